@@ -1,0 +1,33 @@
+// Lint rules: typescript-eslint's recommended type-aware set, plus a guard that
+// keeps heavy libraries out of the wrapper's hot path (see docs/decisions.md).
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'test/driver/**', '.cache/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { languageOptions: { globals: { ...globals.node } } },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-control-regex': 'off',
+    },
+  },
+  {
+    files: ['wrapper/**/*.ts', 'src/cni/**/*.ts', 'src/config/**/*.ts', 'src/invoke/**/*.ts', 'src/journal/writer.ts', 'src/journal/record.ts', 'src/trace/**/*.ts', 'src/plugin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['@opentelemetry/*', 'ink', 'react', 'zod', 'execa', '../cli/*', '../../tui/*'], message: 'The wrapper hot path must not load this (docs/decisions.md: hot path).' },
+        ],
+      }],
+    },
+  },
+);

@@ -1,0 +1,30 @@
+/**
+ * Atomic file replacement (temp file in the same directory, fsync, rename), because runtimes
+ * watch /etc/cni/net.d and must never read a half-written conflist. The temp name starts
+ * with "." and ends in ".tmp", so no runtime mistakes it for a config (libcni loads only
+ * .conf, .conflist and .json).
+ */
+import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/** Replaces `path` with `data`; keeps the old file's mode when it had one (else `mode`). */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const keepMode = statSync(path, { throwIfNoEntry: false })?.mode;
+  const fd = openSync(tmp, 'w', keepMode !== undefined ? keepMode & 0o7777 : mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw e;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkSync(tmp);
+    throw e;
+  }
+}

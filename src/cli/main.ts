@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+/**
+ * The `cni-trace` command. Each subcommand parses its own flags and has --help.
+ * The plugin itself (what a runtime execs) is dist/cni-trace.cjs, not this file.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from './atomic-write.ts';
+import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
+import { installPlugin } from './install.ts';
+import { tail } from './tail.ts';
+
+const HELP: Record<string, string> = {
+  main: `cni-trace — see the network half of pod startup
+
+Usage: cni-trace <command> [flags]
+
+Commands:
+  wrap FILE      turn an ordinary conflist into the cni-trace form
+  unwrap FILE    give the original conflist back
+  install        put the plugin executable into a CNI bin dir
+  tail           print recorded invocations (one line or JSON object each)
+
+Run "cni-trace <command> --help" for a command's flags.`,
+  wrap: `Usage: cni-trace wrap FILE [--out FILE2 | --in-place] [--journal-dir DIR]
+
+Writes FILE's conflist with one cni-trace entry holding its plugins as delegates; the
+entry's capabilities are the union of theirs. Wrapping a wrapped file changes nothing.
+Output goes to stdout, to FILE2 (--out) or back to FILE (--in-place); files are
+replaced atomically (temp file + rename), as runtimes watch /etc/cni/net.d.`,
+  unwrap: `Usage: cni-trace unwrap FILE [--out FILE2 | --in-place]
+
+Writes the original conflist back: the delegates become the plugins again.
+unwrap(wrap(x)) equals x.`,
+  install: `Usage: cni-trace install --bin-dir DIR
+
+Installs the plugin executable as DIR/cni-trace (atomically, mode 0755). It runs with the
+Node binary that runs this command (absolute path in its "#!" line), so the runtime needs
+no node on its PATH.`,
+  tail: `Usage: cni-trace tail [--journal DIR] [--json] [--follow]
+
+Prints one line per recorded invocation: time, command, status, duration, pod,
+container, interface, network and each step's plugin and duration.
+  --journal DIR  the journal directory (default /var/log/cni-trace)
+  --json         one JSON object per invocation (fields in the README)
+  --follow       keep printing invocations as they end
+Colour only on a terminal, never with NO_COLOR set.`,
+};
+
+function fail(message: string): never {
+  process.stderr.write(`cni-trace: ${message}\n`);
+  process.exit(1);
+}
+
+function rewrite(args: string[], name: 'wrap' | 'unwrap'): void {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { out: { type: 'string' }, 'in-place': { type: 'boolean' }, 'journal-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) return void console.log(HELP[name]);
+  const file = positionals[0];
+  if (!file || positionals.length > 1) fail(`${name}: exactly one FILE is required (see --help)`);
+  if (values.out && values['in-place']) fail(`${name}: --out and --in-place exclude each other`);
+  if (values['journal-dir'] && name === 'unwrap') fail('unwrap: --journal-dir applies to wrap only');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    fail(`${name}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  const conflist = parseConflist(text, file);
+  if (name === 'wrap' && isWrapped(conflist) && values['journal-dir']) {
+    process.stderr.write(`cni-trace: ${file} is already wrapped; left as it is\n`);
+  }
+  const journalDir = values['journal-dir'];
+  const out = name === 'wrap' ? wrapConflist(conflist, journalDir ? { journalDir } : {}) : unwrapConflist(conflist);
+  const json = JSON.stringify(out, null, 2) + '\n';
+  const target = values['in-place'] ? file : values.out;
+  if (target) writeFileAtomic(target, json);
+  else process.stdout.write(json);
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') return void console.log(HELP.main);
+  try {
+    switch (command) {
+      case 'wrap':
+      case 'unwrap':
+        return rewrite(rest, command);
+      case 'install': {
+        const { values } = parseArgs({ args: rest, options: { 'bin-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+        if (values.help) return void console.log(HELP.install);
+        if (!values['bin-dir']) fail('install: --bin-dir DIR is required');
+        console.log(`installed ${installPlugin(values['bin-dir'])}`);
+        return;
+      }
+      case 'tail': {
+        const { values } = parseArgs({
+          args: rest,
+          options: { journal: { type: 'string', default: '/var/log/cni-trace' }, json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, help: { type: 'boolean', short: 'h' } },
+        });
+        if (values.help) return void console.log(HELP.tail);
+        const stop = tail({
+          journal: values.journal, json: values.json ?? false, follow: values.follow ?? false,
+          colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+          write: (line) => process.stdout.write(line + '\n'),
+        });
+        if (values.follow) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { stop(); process.exit(0); });
+        return;
+      }
+      default:
+        fail(`unknown command "${command}" (see cni-trace --help)`);
+    }
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+main(process.argv.slice(2));

@@ -1,0 +1,101 @@
+/**
+ * `cni-trace tail`: one line (or one JSON object) per invocation. Without --follow it prints
+ * the journal's invocations and exits; with --follow it then prints each new invocation as
+ * it ends (or as abandoned when its wrapper died without ending it).
+ */
+import { followJournal, readJournal } from '../journal/reader.ts';
+import { InvocationIndex, rfc3339, type Invocation } from '../journal/invocations.ts';
+
+/** The stable JSON shape of `tail --json` (README, "tail"). */
+export function invocationJson(inv: Invocation): Record<string, unknown> {
+  return {
+    traceId: inv.traceId,
+    spanId: inv.spanId,
+    ...(inv.parentSpanId ? { parentSpanId: inv.parentSpanId } : {}),
+    command: inv.command,
+    containerId: inv.containerId,
+    ifname: inv.ifname,
+    netns: inv.netns,
+    network: inv.network,
+    cniVersion: inv.cniVersion,
+    pod: { namespace: inv.pod.namespace ?? null, name: inv.pod.name ?? null, uid: inv.pod.uid ?? null },
+    start: inv.startNs ? rfc3339(inv.startNs) : null,
+    durationMs: inv.durationMs,
+    status: inv.status,
+    exitCode: inv.exitCode,
+    ...(inv.error ? { error: inv.error } : {}),
+    steps: inv.steps.map((s) => ({
+      plugin: s.plugin,
+      command: s.command,
+      path: s.path,
+      start: s.startNs ? rfc3339(s.startNs) : null,
+      durationMs: s.durationMs,
+      exitCode: s.exitCode,
+      status: s.status,
+      ...(s.error ? { error: s.error } : {}),
+      ...(s.skipped ? { skipped: s.skipped } : {}),
+    })),
+  };
+}
+
+const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m' } as const;
+
+/** Escapes control characters so journal text never drives the terminal. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function ms(v: number | null): string {
+  return v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)}s` : `${v.toFixed(1)}ms`;
+}
+
+/** One human line: time, command, status, duration, pod, container, ifname, network, steps. */
+export function invocationLine(inv: Invocation, colour: boolean): string {
+  const time = inv.startNs ? rfc3339(inv.startNs).slice(11, 26) : '?';
+  const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '-';
+  const status = colour ? `${COLOURS[inv.status]}${inv.status.padEnd(9)}\x1b[0m` : inv.status.padEnd(9);
+  const steps = inv.steps.map((s) => `${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${ms(s.durationMs)}`).join(' · ');
+  const err = inv.error ? `  error ${inv.error.code}: ${inv.error.msg}` : '';
+  return escapeControl([time, inv.command.padEnd(6), status, ms(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps].join('  ') + err);
+}
+
+export interface TailOptions {
+  readonly journal: string;
+  readonly json: boolean;
+  readonly follow: boolean;
+  readonly colour: boolean;
+  readonly write: (line: string) => void;
+}
+
+/** Prints the journal; with follow, returns a stop function and keeps printing. */
+export function tail(opts: TailOptions): () => void {
+  const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour));
+  const index = new InvocationIndex();
+  for (const rec of readJournal(opts.journal)) index.add(rec);
+  const printed = new Set<string>();
+  for (const inv of index.list()) {
+    print(inv);
+    if (inv.status !== 'in-flight') {
+      printed.add(inv.spanId);
+      index.forget(inv.spanId);
+    }
+  }
+  if (!opts.follow) return () => {};
+  const stop = followJournal({
+    dir: opts.journal,
+    fromEnd: true,
+    onRecord: (rec) => { index.add(rec); },
+  });
+  // Print what ended (or was abandoned) since the last pass, then forget it: bounded memory.
+  const timer = setInterval(() => {
+    for (const inv of index.list()) {
+      if (inv.status === 'in-flight' || printed.has(inv.spanId)) continue;
+      print(inv);
+      index.forget(inv.spanId);
+    }
+  }, 250);
+  return () => {
+    stop();
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Running one plugin binary the way libcni's RawExec does (pkg/invoke/raw_exec.go): stdin
+ * is the config, env is given whole, stdout and stderr are captured; "text file busy" is
+ * retried. The `PluginExec` interface is the boundary unit tests fake; everything above it
+ * is real code. A step's outcome has the same shape whether the plugin succeeded or not.
+ */
+import { spawn } from 'node:child_process';
+import { monotonicNs } from '../trace/clock.ts';
+import type { OrphanReaper } from './reaper.ts';
+
+export interface ExecRequest {
+  readonly path: string;
+  readonly stdin: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Called with each stderr chunk as it arrives (the wrapper forwards it to its own stderr). */
+  readonly onStderr?: (chunk: Buffer) => void;
+  /** Guards the child's process group against the wrapper being killed. */
+  readonly reaper?: OrphanReaper;
+}
+
+export interface ExecOutcome {
+  /** Exit status, or null when the plugin died of a signal or never started. */
+  readonly exitCode: number | null;
+  /** Node's signal name (SIGKILL …) when the plugin died of one. */
+  readonly signal: string | null;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  /** Set when the binary could not be executed; worded as Go's "fork/exec PATH: reason". */
+  readonly spawnError: string | null;
+  readonly pid: number | null;
+  /** Monotonic ns at spawn and at the end (all stdio closed). */
+  readonly startMono: bigint;
+  readonly endMono: bigint;
+}
+
+/** The exec boundary: the real one spawns processes; unit tests hand in a fake. */
+export interface PluginExec {
+  run(req: ExecRequest): Promise<ExecOutcome>;
+}
+
+/** Go's syscall error strings for the errno values execve can return. */
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied', ENOENT: 'no such file or directory', ENOEXEC: 'exec format error',
+  ETXTBSY: 'text file busy', EISDIR: 'is a directory', ENOTDIR: 'not a directory',
+  ELOOP: 'too many levels of symbolic links', E2BIG: 'argument list too long',
+  ENOMEM: 'cannot allocate memory', EPERM: 'operation not permitted', EAGAIN: 'resource temporarily unavailable',
+};
+
+const TEXT_BUSY_RETRIES = 5;
+const TEXT_BUSY_WAIT_MS = 1000;
+
+/** Spawns real processes, each in its own process group (see OrphanReaper). */
+export const processExec: PluginExec = {
+  async run(req) {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await runOnce(req);
+      if (outcome.spawnError?.endsWith('text file busy') && attempt < TEXT_BUSY_RETRIES) {
+        // The binary is being replaced right now (an installer writing it); libcni waits 1 s.
+        await new Promise((r) => setTimeout(r, TEXT_BUSY_WAIT_MS));
+        continue;
+      }
+      return outcome;
+    }
+  },
+};
+
+function runOnce(req: ExecRequest): Promise<ExecOutcome> {
+  return new Promise((resolve) => {
+    const startMono = monotonicNs();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let spawnError: string | null = null;
+    const child = spawn(req.path, [], { env: req.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const pid = child.pid ?? null;
+    if (pid !== null) req.reaper?.track(pid);
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      spawnError = `fork/exec ${req.path}: ${ERRNO_TEXT[e.code ?? ''] ?? (e.code ?? e.message).toLowerCase()}`;
+    });
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      err.push(c);
+      req.onStderr?.(c);
+    });
+    // A plugin may exit without reading stdin; EPIPE on its stdin is not our failure.
+    child.stdin.on('error', () => {});
+    child.stdin.end(req.stdin);
+    child.on('close', (code, signal) => {
+      if (pid !== null) req.reaper?.untrack(pid);
+      resolve({
+        exitCode: spawnError ? null : code,
+        signal: spawnError ? null : signal,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err),
+        spawnError,
+        pid,
+        startMono,
+        endMono: monotonicNs(),
+      });
+    });
+  });
+}
+
+/** True when libcni would treat the run as failed (non-zero exit, signal, or exec failure). */
+export function execFailed(o: ExecOutcome): boolean {
+  return o.spawnError !== null || o.signal !== null || o.exitCode !== 0;
+}

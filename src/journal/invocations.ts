@@ -1,0 +1,195 @@
+/**
+ * Folding journal records into invocations: the model `tail`, `show`, the TUI and the agent
+ * share. Records may arrive in any order across files; an invocation that began and never
+ * ended is `in-flight` while its wrapper process lives and `abandoned` once it is gone.
+ */
+import type { CniError } from '../cni/errors.ts';
+import type { Json } from '../config/wrapper-entry.ts';
+import type { Capture, InvocationBegin, InvocationEnd, JournalRecord, PodFields, StepBegin, StepEnd } from './record.ts';
+
+export type InvocationState = 'ok' | 'error' | 'in-flight' | 'abandoned';
+export type StepState = 'ok' | 'error' | 'skipped' | 'in-flight' | 'abandoned';
+
+export interface Step {
+  readonly spanId: string;
+  readonly index: number;
+  readonly plugin: string;
+  readonly command: string;
+  readonly path: string | null;
+  readonly startNs: string | null;
+  readonly endNs: string | null;
+  readonly durationMs: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly status: StepState;
+  readonly error?: CniError;
+  readonly skipped?: string;
+  readonly stdin: Json | undefined;
+  readonly stdout: Capture | undefined;
+  readonly stderr: Capture | undefined;
+}
+
+export interface Invocation {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId?: string;
+  readonly command: string;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifname: string;
+  readonly network: string;
+  readonly cniVersion: string;
+  readonly pod: PodFields;
+  readonly pid: number | null;
+  readonly startNs: string | null;
+  readonly endNs: string | null;
+  readonly durationMs: number | null;
+  readonly exitCode: number | null;
+  readonly status: InvocationState;
+  readonly error?: CniError;
+  readonly env: Readonly<Record<string, string>>;
+  readonly stdin: Json | undefined;
+  readonly stdout: Capture | undefined;
+  readonly steps: readonly Step[];
+}
+
+interface Parts {
+  begin?: InvocationBegin;
+  end?: InvocationEnd;
+  steps: Map<string, { begin?: StepBegin; end?: StepEnd }>;
+  firstSeen: number;
+}
+
+/** Is the wrapper with this pid still running? (Signal 0 probes without signalling.) */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Accumulates records; `list()` gives invocations in start order. */
+export class InvocationIndex {
+  private readonly byId = new Map<string, Parts>();
+  private seq = 0;
+  private readonly alive: (pid: number) => boolean;
+
+  constructor(alive: (pid: number) => boolean = processAlive) {
+    this.alive = alive;
+  }
+
+  /** Adds a record; returns the key (invocation span id) it belongs to. */
+  add(rec: JournalRecord): string {
+    const key = rec.rec === 'invocation.begin' || rec.rec === 'invocation.end' ? rec.spanId : rec.invocationSpanId;
+    let parts = this.byId.get(key);
+    if (!parts) {
+      parts = { steps: new Map(), firstSeen: this.seq++ };
+      this.byId.set(key, parts);
+    }
+    if (rec.rec === 'invocation.begin') parts.begin = rec;
+    else if (rec.rec === 'invocation.end') parts.end = rec;
+    else {
+      const step = parts.steps.get(rec.spanId) ?? {};
+      if (rec.rec === 'step.begin') step.begin = rec;
+      else step.end = rec;
+      parts.steps.set(rec.spanId, step);
+    }
+    return key;
+  }
+
+  /** The invocation with this span id, if any of its records was seen. */
+  get(spanId: string): Invocation | undefined {
+    const parts = this.byId.get(spanId);
+    return parts ? this.build(spanId, parts) : undefined;
+  }
+
+  /** Drops an invocation (callers bound memory by forgetting what they have shown). */
+  forget(spanId: string): void {
+    this.byId.delete(spanId);
+  }
+
+  list(): Invocation[] {
+    return [...this.byId.entries()]
+      .map(([id, parts]) => this.build(id, parts))
+      .sort((a, b) => compareNs(a.startNs, b.startNs));
+  }
+
+  private build(spanId: string, p: Parts): Invocation {
+    const b = p.begin;
+    const e = p.end;
+    const pid = b?.pid ?? null;
+    const live = e ? false : pid !== null && this.alive(pid);
+    const status: InvocationState = e ? e.status : live ? 'in-flight' : 'abandoned';
+    const steps = [...p.steps.values()]
+      .map((s) => buildStep(s.begin, s.end, status))
+      .sort((x, y) => compareNs(x.startNs, y.startNs) || x.index - y.index);
+    return {
+      traceId: b?.traceId ?? e?.traceId ?? '',
+      spanId,
+      ...(b?.parentSpanId ? { parentSpanId: b.parentSpanId } : {}),
+      command: b?.command ?? e?.command ?? '',
+      containerId: b?.containerId ?? '',
+      netns: b?.netns ?? '',
+      ifname: b?.ifname ?? '',
+      network: b?.network ?? '',
+      cniVersion: b?.cniVersion ?? '',
+      pod: b?.pod ?? {},
+      pid,
+      startNs: b?.startNs ?? null,
+      endNs: e?.endNs ?? null,
+      durationMs: e ? nsToMs(e.durationNs) : null,
+      exitCode: e?.exitCode ?? null,
+      status,
+      ...(e?.error ? { error: e.error } : {}),
+      env: b?.env ?? {},
+      stdin: b?.stdin,
+      stdout: e?.stdout,
+      steps,
+    };
+  }
+}
+
+function buildStep(b: StepBegin | undefined, e: StepEnd | undefined, inv: InvocationState): Step {
+  const status: StepState = e ? e.status : inv === 'abandoned' ? 'abandoned' : 'in-flight';
+  return {
+    spanId: b?.spanId ?? e?.spanId ?? '',
+    index: b?.index ?? e?.index ?? 0,
+    plugin: b?.plugin ?? e?.plugin ?? '',
+    command: b?.command ?? e?.command ?? '',
+    path: b?.path ?? null,
+    startNs: b?.startNs ?? null,
+    endNs: e?.endNs ?? null,
+    durationMs: e ? nsToMs(e.durationNs) : null,
+    exitCode: e?.exitCode ?? null,
+    signal: e?.signal ?? null,
+    status,
+    ...(e?.error ? { error: e.error } : {}),
+    ...(e?.skipped ? { skipped: e.skipped } : {}),
+    stdin: b?.stdin,
+    stdout: e?.stdout,
+    stderr: e?.stderr,
+  };
+}
+
+/** Milliseconds (fractional, µs precision) from a nanosecond string. */
+export function nsToMs(ns: string): number {
+  return Number(BigInt(ns) / 1000n) / 1000;
+}
+
+function compareNs(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  const d = BigInt(a) - BigInt(b);
+  return d < 0n ? -1 : d > 0n ? 1 : 0;
+}
+
+/** RFC 3339 UTC with nanoseconds: 2026-11-28T07:42:14.423916188Z. */
+export function rfc3339(ns: string): string {
+  const big = BigInt(ns);
+  const secs = big / 1_000_000_000n;
+  const frac = (big % 1_000_000_000n).toString().padStart(9, '0');
+  return new Date(Number(secs) * 1000).toISOString().replace(/\.\d{3}Z$/, `.${frac}Z`);
+}

@@ -1,0 +1,169 @@
+/**
+ * Reading the journal: every file in the directory (archives oldest first, then the active
+ * file), line by line. A line that is not a whole JSON record — a write torn by a full disk
+ * or a killed writer — is counted and skipped; when a torn record is followed on the same
+ * line by a whole one, the whole one is recovered.
+ */
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JournalRecord } from './record.ts';
+import { ACTIVE_FILE, ARCHIVE_PATTERN } from './writer.ts';
+
+/** Journal files in write order. */
+export function journalFiles(dir: string): string[] {
+  const names = readdirSync(dir);
+  const archives = names.filter((n) => ARCHIVE_PATTERN.test(n)).sort();
+  return [...archives, ...(names.includes(ACTIVE_FILE) ? [ACTIVE_FILE] : [])].map((n) => join(dir, n));
+}
+
+const RECORD_START = '{"rec":"';
+
+/** Parses one line; returns null for a line holding no whole record. */
+export function parseRecordLine(line: string): JournalRecord | null {
+  if (line.trim() === '') return null;
+  const whole = tryParse(line);
+  if (whole) return whole;
+  // A torn record followed by a whole one: the whole one starts at the last record marker.
+  const at = line.lastIndexOf(RECORD_START);
+  return at > 0 ? tryParse(line.slice(at)) : null;
+}
+
+function tryParse(text: string): JournalRecord | null {
+  try {
+    const v = JSON.parse(text) as JournalRecord;
+    return typeof v === 'object' && v !== null && typeof v.rec === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ReadStats {
+  records: number;
+  /** Lines that held no whole record (torn or corrupt). */
+  skipped: number;
+}
+
+/** Reads every record in the directory, in write order per file. */
+export function readJournal(dir: string, stats: ReadStats = { records: 0, skipped: 0 }): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  let files: string[];
+  try {
+    files = journalFiles(dir);
+  } catch {
+    return out;
+  }
+  for (const file of files) {
+    const tail = new LineSplitter();
+    const chunk = readFrom(file, 0);
+    for (const line of tail.push(chunk.data)) pushLine(line, out, stats);
+    // A last line without "\n" is a record still being written or one torn for good.
+    const rest = tail.rest();
+    if (rest) pushLine(rest, out, stats);
+  }
+  return out;
+}
+
+function pushLine(line: string, out: JournalRecord[], stats: ReadStats): void {
+  const rec = parseRecordLine(line);
+  if (rec) {
+    out.push(rec);
+    stats.records++;
+  } else if (line.trim() !== '') {
+    stats.skipped++;
+  }
+}
+
+/** Reads a file from `offset` to its end; returns the bytes and the file's identity. */
+export function readFrom(path: string, offset: number): { data: Buffer; ino: number; size: number } {
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    const st = fstatSync(fd);
+    const size = st.size;
+    if (size <= offset) return { data: Buffer.alloc(0), ino: st.ino, size };
+    const data = Buffer.allocUnsafe(size - offset);
+    let got = 0;
+    while (got < data.length) {
+      const n = readSync(fd, data, got, data.length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { data: data.subarray(0, got), ino: st.ino, size };
+  } catch {
+    return { data: Buffer.alloc(0), ino: -1, size: 0 };
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** Splits a byte stream into complete lines, keeping an unfinished last line for later. */
+export class LineSplitter {
+  private pending = '';
+  push(data: Buffer): string[] {
+    if (data.length === 0) return [];
+    const text = this.pending + data.toString('utf8');
+    const lines = text.split('\n');
+    this.pending = lines.pop() ?? '';
+    return lines;
+  }
+  rest(): string {
+    const r = this.pending;
+    this.pending = '';
+    return r;
+  }
+}
+
+export interface FollowOptions {
+  readonly dir: string;
+  /** Poll interval in ms (default 200). */
+  readonly intervalMs?: number;
+  /** Start at the current end of every file instead of the beginning. */
+  readonly fromEnd?: boolean;
+  readonly onRecord: (rec: JournalRecord) => void;
+  readonly onSkipped?: (line: string) => void;
+}
+
+/**
+ * Follows the directory: new records within one poll interval, across rotation (files are
+ * tracked by inode, so a renamed active file is read to its end). Returns a stop function.
+ */
+export function followJournal(opts: FollowOptions): () => void {
+  const offsets = new Map<number, { offset: number; split: LineSplitter }>();
+  let first = true;
+  const poll = (): void => {
+    let files: string[] = [];
+    try { files = journalFiles(opts.dir); } catch { /* not there yet */ }
+    const seen = new Set<number>();
+    for (const file of files) {
+      const ino = inodeOf(file);
+      if (ino < 0) continue;
+      seen.add(ino);
+      let state = offsets.get(ino);
+      if (!state) {
+        state = { offset: first && opts.fromEnd ? sizeOf(file) : 0, split: new LineSplitter() };
+        offsets.set(ino, state);
+      }
+      const chunk = readFrom(file, state.offset);
+      if (chunk.ino !== ino) continue; // rotated between stat and open: next poll sees it
+      state.offset += chunk.data.length;
+      for (const line of state.split.push(chunk.data)) {
+        const rec = parseRecordLine(line);
+        if (rec) opts.onRecord(rec);
+        else if (line.trim() !== '') opts.onSkipped?.(line);
+      }
+    }
+    for (const ino of offsets.keys()) if (!seen.has(ino)) offsets.delete(ino);
+    first = false;
+  };
+  poll();
+  const timer = setInterval(poll, opts.intervalMs ?? 200);
+  return () => clearInterval(timer);
+}
+
+function inodeOf(path: string): number {
+  try { return statSync(path).ino; } catch { return -1; }
+}
+
+function sizeOf(path: string): number {
+  try { return statSync(path).size; } catch { return 0; }
+}

@@ -1,0 +1,115 @@
+/**
+ * The journal's record types: one JSON object per line, written as things happen, so a call
+ * that hangs is visible while it hangs. Times are epoch nanoseconds as decimal strings
+ * (they exceed 2^53). Version 1 of the format; readers skip records they do not know.
+ */
+import type { Command } from '../cni/env.ts';
+import type { CniError } from '../cni/errors.ts';
+import type { Json } from '../config/wrapper-entry.ts';
+
+export const JOURNAL_FORMAT = 1;
+
+/** A bounded excerpt of a stream: `text` holds at most the configured bytes. */
+export interface Capture {
+  readonly text: string;
+  /** Total bytes the process wrote. */
+  readonly bytes: number;
+  /** True when `text` is shorter than what was written. */
+  readonly truncated: boolean;
+}
+
+export interface PodFields {
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly uid?: string;
+  readonly infraContainerId?: string;
+}
+
+export interface InvocationBegin {
+  readonly rec: 'invocation.begin';
+  readonly v: typeof JOURNAL_FORMAT;
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The runtime's span when TRACEPARENT was in the env. */
+  readonly parentSpanId?: string;
+  readonly traceFlags: string;
+  readonly startNs: string;
+  readonly command: Command;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifname: string;
+  readonly network: string;
+  readonly cniVersion: string;
+  readonly pod: PodFields;
+  /** CNI_* (and TRACEPARENT) variables as received, CNI_ARGS redacted. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The wrapper entry as received, redacted. */
+  readonly stdin: Json;
+  readonly delegates: readonly string[];
+  readonly pid: number;
+}
+
+export interface StepBegin {
+  readonly rec: 'step.begin';
+  readonly v: typeof JOURNAL_FORMAT;
+  readonly traceId: string;
+  readonly invocationSpanId: string;
+  readonly spanId: string;
+  readonly index: number;
+  readonly plugin: string;
+  readonly command: Command;
+  /** The resolved binary, or null when it was not found in CNI_PATH. */
+  readonly path: string | null;
+  readonly startNs: string;
+  /** The derived config the delegate gets on stdin, redacted. */
+  readonly stdin: Json;
+}
+
+export type StepStatus = 'ok' | 'error' | 'skipped';
+
+export interface StepEnd {
+  readonly rec: 'step.end';
+  readonly v: typeof JOURNAL_FORMAT;
+  readonly traceId: string;
+  readonly invocationSpanId: string;
+  readonly spanId: string;
+  readonly index: number;
+  readonly plugin: string;
+  readonly command: Command;
+  readonly endNs: string;
+  readonly durationNs: string;
+  readonly pid: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly status: StepStatus;
+  readonly error?: CniError;
+  /** Why a step did not run (STATUS/GC on a plugin without CNI 1.1). */
+  readonly skipped?: string;
+  readonly stdout: Capture;
+  readonly stderr: Capture;
+}
+
+export type InvocationStatus = 'ok' | 'error';
+
+export interface InvocationEnd {
+  readonly rec: 'invocation.end';
+  readonly v: typeof JOURNAL_FORMAT;
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly command: Command;
+  readonly endNs: string;
+  readonly durationNs: string;
+  readonly exitCode: number;
+  readonly status: InvocationStatus;
+  readonly error?: CniError;
+  /** What the wrapper printed on stdout (the final result or the error JSON). */
+  readonly stdout: Capture;
+}
+
+export type JournalRecord = InvocationBegin | StepBegin | StepEnd | InvocationEnd;
+
+/** Bounds a stream for the journal; the cut never splits a UTF-8 sequence into garbage. */
+export function capture(buf: Buffer, maxBytes: number): Capture {
+  if (buf.length <= maxBytes) return { text: buf.toString('utf8'), bytes: buf.length, truncated: false };
+  return { text: buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, ''), bytes: buf.length, truncated: true };
+}

@@ -1,0 +1,91 @@
+/**
+ * The journal writer used on the hot path. Each record is one `write(2)` of one line to
+ * `journal.jsonl`, opened O_APPEND, so concurrent wrappers never interleave records (the
+ * kernel serialises appends to one inode). Files are 0600 in a 0700 directory. When the
+ * active file passes `maxFileBytes` it is renamed to `journal-<epochNs>-<pid>.jsonl` and
+ * the oldest archives beyond `maxFiles` are deleted.
+ *
+ * Tracing never breaks networking: every failure (missing or read-only directory, EACCES,
+ * ENOSPC, a short write) turns the journal off for the rest of the call and is reported
+ * once through `onDegraded`; `append` never throws.
+ */
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { epochNs } from '../trace/clock.ts';
+import type { JournalRecord } from './record.ts';
+
+export const ACTIVE_FILE = 'journal.jsonl';
+export const ARCHIVE_PATTERN = /^journal-(\d+)-(\d+)\.jsonl$/;
+
+export interface JournalOptions {
+  readonly dir: string;
+  readonly maxFileBytes: number;
+  readonly maxFiles: number;
+  /** Told once, with a one-line reason, when the journal stops working. */
+  readonly onDegraded: (reason: string) => void;
+}
+
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW; // libuv adds O_CLOEXEC itself
+
+export class Journal {
+  private degraded = false;
+  private dirReady = false;
+  private readonly opts: JournalOptions;
+
+  constructor(opts: JournalOptions) {
+    this.opts = opts;
+  }
+
+  /** True once a write failed; later appends are skipped. */
+  get isDegraded(): boolean { return this.degraded; }
+
+  /** Appends one record as one line. Returns false (and reports once) when it could not. */
+  append(record: JournalRecord): boolean {
+    if (this.degraded) return false;
+    try {
+      this.writeLine(JSON.stringify(record) + '\n');
+      return true;
+    } catch (e) {
+      this.degraded = true;
+      const err = e as NodeJS.ErrnoException;
+      this.opts.onDegraded(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
+      return false;
+    }
+  }
+
+  private writeLine(line: string): void {
+    if (!this.dirReady) {
+      mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 });
+      this.dirReady = true;
+    }
+    const path = join(this.opts.dir, ACTIVE_FILE);
+    let fd = openSync(path, OPEN_FLAGS, 0o600);
+    try {
+      const size = fstatSync(fd).size;
+      const bytes = Buffer.from(line);
+      if (size > 0 && size + bytes.length > this.opts.maxFileBytes) {
+        closeSync(fd);
+        fd = -1;
+        this.rotate(path);
+        fd = openSync(path, OPEN_FLAGS, 0o600);
+      }
+      const written = writeSync(fd, bytes);
+      if (written !== bytes.length) throw Object.assign(new Error(`short write (${written} of ${bytes.length} bytes)`), { code: 'ENOSPC' });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+
+  /** Renames the active file away (another wrapper may have done it already) and prunes. */
+  private rotate(path: string): void {
+    try {
+      renameSync(path, join(this.opts.dir, `journal-${epochNs()}-${process.pid}.jsonl`));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const archives = readdirSync(this.opts.dir).filter((f) => ARCHIVE_PATTERN.test(f)).sort();
+    for (const old of archives.slice(0, Math.max(0, archives.length - this.opts.maxFiles))) {
+      try { unlinkSync(join(this.opts.dir, old)); } catch { /* another wrapper pruned it */ }
+    }
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Running the delegates for one command, as libcni runs a conflist's plugins
+ * (libcni/api.go AddNetworkList, CheckNetworkList, DelNetworkList; GC and STATUS as in
+ * libcni ≥ 1.2): ADD in order threading prevResult, CHECK in order and DEL in reverse with
+ * the received prevResult, each stopping at the first error; STATUS stops at the first
+ * error; GC goes on past errors and reports them all.
+ */
+import { splitCniPath, type CniEnv } from '../cni/env.ts';
+import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts';
+import { goDecodeErrorStructError, goExitText, goQuote } from '../cni/go-format.ts';
+import { versionAtLeast } from '../cni/version.ts';
+import { deriveDelegateConfig } from '../config/derive.ts';
+import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';
+import { execFailed, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
+import { findInPath } from '../invoke/find.ts';
+import type { OrphanReaper } from '../invoke/reaper.ts';
+import type { InvocationRecorder } from './recorder.ts';
+
+export interface ChainContext {
+  readonly entry: WrapperEntry;
+  readonly env: CniEnv;
+  /** The wrapper's whole environment: delegates get it as libcni would have given it. */
+  readonly processEnv: Readonly<Record<string, string | undefined>>;
+  readonly exec: PluginExec;
+  readonly recorder: InvocationRecorder;
+  readonly reaper?: OrphanReaper;
+  readonly forwardStderr: (chunk: Buffer) => void;
+}
+
+/** What the wrapper prints and exits with. */
+export interface ChainOutcome {
+  readonly stdout: string | Buffer;
+  readonly exitCode: number;
+  readonly error?: CniError;
+}
+
+interface StepFailure {
+  readonly failed: true;
+  readonly stdout: string | Buffer;
+  readonly exitCode: number;
+  readonly error: CniError;
+}
+
+interface StepSuccess {
+  readonly failed: false;
+  readonly outcome: ExecOutcome;
+}
+
+/** Runs the command's delegates and returns the runtime-facing outcome. */
+export async function runChain(ctx: ChainContext): Promise<ChainOutcome> {
+  const { entry } = ctx;
+  switch (ctx.env.command) {
+    case 'ADD': return runAdd(ctx);
+    case 'CHECK': return runSequence(ctx, entry.delegates.map((d, i) => [d, i] as const));
+    case 'DEL': return runSequence(ctx, entry.delegates.map((d, i) => [d, i] as const).reverse());
+    case 'STATUS': return runStatus(ctx);
+    case 'GC': return runGc(ctx);
+    default: return fail(ctx, cniError(ErrorCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${ctx.env.command}`));
+  }
+}
+
+async function runAdd(ctx: ChainContext): Promise<ChainOutcome> {
+  let prevResult: Json | undefined;
+  let lastStdout: Buffer = Buffer.alloc(0);
+  for (const [index, delegate] of ctx.entry.delegates.entries()) {
+    const step = await runStep(ctx, index, delegate, prevResult);
+    if (step.failed) return step;
+    lastStdout = step.outcome.stdout;
+    const parsed = parseResult(lastStdout, ctx.entry.cniVersion);
+    if ('error' in parsed) return fail(ctx, parsed.error);
+    prevResult = parsed.result;
+  }
+  // The runtime gets the last delegate's result byte for byte.
+  return { stdout: lastStdout, exitCode: 0 };
+}
+
+async function runSequence(ctx: ChainContext, order: ReadonlyArray<readonly [Delegate, number]>): Promise<ChainOutcome> {
+  for (const [delegate, index] of order) {
+    const step = await runStep(ctx, index, delegate, ctx.entry.prevResult);
+    if (step.failed) return step;
+  }
+  return { stdout: '', exitCode: 0 };
+}
+
+async function runStatus(ctx: ChainContext): Promise<ChainOutcome> {
+  for (const [index, delegate] of ctx.entry.delegates.entries()) {
+    if (!(await supportsV11(ctx, index, delegate))) continue;
+    const step = await runStep(ctx, index, delegate, undefined);
+    if (step.failed) return step;
+  }
+  return { stdout: '', exitCode: 0 };
+}
+
+async function runGc(ctx: ChainContext): Promise<ChainOutcome> {
+  const raw = ctx.entry.raw;
+  const attachments = raw['cni.dev/valid-attachments'] ?? raw['cni.dev/attachments'];
+  // Both keys, as libcni sends them (containernetworking/cni#1101: the spec once named it wrongly).
+  const inject: JsonObject | undefined = attachments === undefined ? undefined
+    : { 'cni.dev/valid-attachments': attachments, 'cni.dev/attachments': attachments };
+  const failures: StepFailure[] = [];
+  for (const [index, delegate] of ctx.entry.delegates.entries()) {
+    if (!(await supportsV11(ctx, index, delegate))) continue;
+    const step = await runStep(ctx, index, delegate, undefined, inject);
+    if (step.failed) failures.push({ ...step, error: { ...step.error, msg: `failed to GC plugin ${delegate.type}: ${step.error.msg}` } });
+  }
+  if (failures.length === 0) return { stdout: '', exitCode: 0 };
+  if (failures.length === 1) return failures[0]!;
+  const error = cniError(failures[0]!.error.code, failures.map((f) => f.error.msg).join('\n'));
+  return { stdout: errorJson(error, ctx.entry.cniVersion), exitCode: 1, error };
+}
+
+/** Resolves, derives, runs and records one delegate. */
+async function runStep(ctx: ChainContext, index: number, delegate: Delegate, prevResult: Json | undefined, inject?: JsonObject): Promise<StepFailure | StepSuccess> {
+  const { entry, recorder } = ctx;
+  const config = deriveDelegateConfig({
+    delegate, name: entry.name, cniVersion: entry.cniVersion, runtimeConfig: entry.runtimeConfig, prevResult, ...(inject ? { inject } : {}),
+  });
+  const found = findInPath(delegate.type, splitCniPath(ctx.env.path));
+  if ('error' in found) {
+    const step = recorder.stepBegin(index, delegate.type, null, config);
+    const error = cniError(ErrorCode.InvalidNetworkConfig, found.error);
+    recorder.stepEnd(step, null, 'error', error);
+    return { failed: true, ...fail(ctx, error) } as StepFailure;
+  }
+  const step = recorder.stepBegin(index, delegate.type, found.path, config);
+  const outcome = await ctx.exec.run({
+    path: found.path,
+    stdin: JSON.stringify(config),
+    env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent }),
+    onStderr: ctx.forwardStderr,
+    ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
+  });
+  if (!execFailed(outcome)) {
+    recorder.stepEnd(step, outcome, 'ok');
+    return { failed: false, outcome };
+  }
+  const failure = delegateFailure(outcome, entry.cniVersion);
+  recorder.stepEnd(step, outcome, 'error', failure.error);
+  return failure;
+}
+
+/**
+ * The error the runtime would have got from the bare chain (libcni RawExec.pluginErr):
+ * the delegate's error JSON verbatim with its exit code; otherwise libcni's own message,
+ * code 0, quoting stderr or stdout as Go does.
+ */
+export function delegateFailure(o: ExecOutcome, cniVersion: string): StepFailure {
+  const exitCode = o.exitCode !== null && o.exitCode > 0 ? o.exitCode : 1;
+  const because = o.spawnError ?? goExitText(o.exitCode, o.signal);
+  let msg: string;
+  if (o.stdout.length === 0) {
+    msg = o.stderr.length === 0 ? `netplugin failed with no error message: ${because}` : `netplugin failed: ${goQuote(o.stderr)}`;
+  } else {
+    const text = o.stdout.toString('utf8');
+    const decodeError = goDecodeErrorStructError(text);
+    if (decodeError === null) {
+      const e = (JSON.parse(text) ?? {}) as { code?: number; msg?: string; details?: string };
+      return { failed: true, stdout: o.stdout, exitCode, error: cniError(e.code ?? 0, e.msg ?? '', e.details) };
+    }
+    msg = `netplugin failed but error parsing its diagnostic message ${goQuote(o.stdout)}: ${decodeError}`;
+  }
+  const error = cniError(ErrorCode.Unspecified, msg);
+  return { failed: true, stdout: errorJson(error, cniVersion), exitCode, error };
+}
+
+/** libcni's fixupResultVersion: a result is a JSON object; one without cniVersion gets the config's. */
+function parseResult(stdout: Buffer, cniVersion: string): { result: Json } | { error: CniError } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout.toString('utf8'));
+  } catch (e) {
+    return { error: cniError(ErrorCode.Internal, `failed to unmarshal raw result: ${(e as Error).message}`) };
+  }
+  const result = (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : {}) as JsonObject;
+  if (typeof result.cniVersion !== 'string' || result.cniVersion === '') result.cniVersion = cniVersion;
+  return { result };
+}
+
+/** Asks a delegate for its VERSION; STATUS and GC go only to plugins that speak CNI 1.1.0. */
+async function supportsV11(ctx: ChainContext, index: number, delegate: Delegate): Promise<boolean> {
+  const found = findInPath(delegate.type, splitCniPath(ctx.env.path));
+  if ('error' in found) return true; // runStep reports the lookup failure
+  const outcome = await ctx.exec.run({
+    path: found.path,
+    stdin: JSON.stringify({ cniVersion: ctx.entry.cniVersion }),
+    env: delegateEnv(ctx.processEnv, { CNI_COMMAND: 'VERSION' }),
+    ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
+  });
+  let supported = false;
+  try {
+    const info = JSON.parse(outcome.stdout.toString('utf8')) as { supportedVersions?: unknown };
+    supported = Array.isArray(info.supportedVersions) && info.supportedVersions.some((v) => typeof v === 'string' && versionAtLeast(v, '1.1.0'));
+  } catch { /* a plugin that cannot answer VERSION does not speak 1.1 */ }
+  if (!supported) {
+    const step = ctx.recorder.stepBegin(index, delegate.type, found.path, {});
+    ctx.recorder.stepEnd(step, outcome, 'skipped', undefined, `plugin does not support CNI 1.1.0 (no ${ctx.env.command})`);
+  }
+  return supported;
+}
+
+function delegateEnv(env: Readonly<Record<string, string | undefined>>, overrides: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return Object.assign(out, overrides);
+}
+
+function fail(ctx: ChainContext, error: CniError): ChainOutcome & { error: CniError } {
+  return { stdout: errorJson(error, ctx.entry.cniVersion), exitCode: 1, error };
+}

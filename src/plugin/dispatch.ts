@@ -1,0 +1,160 @@
+/**
+ * The plugin's dispatcher, in the manner of libcni's skel: it owns env, stdin, stdout and
+ * stderr, validates what the runtime sent, answers VERSION at once, runs the chain, and
+ * turns every failure into a CNI error value — never a stack trace. Everything it touches
+ * comes in through `PluginIO`, so tests can hand it anything.
+ */
+import { readCniEnv, validateNetworkName, type CniEnv } from '../cni/env.ts';
+import { cniError, errorJson, ErrorCode, isCniError, type CniError } from '../cni/errors.ts';
+import { LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast, versionInfoJson } from '../cni/version.ts';
+import { credentialKeyMatcher } from '../config/redact.ts';
+import { DEFAULTS, parseWrapperEntry, type JsonObject, type WrapperEntry } from '../config/wrapper-entry.ts';
+import type { PluginExec } from '../invoke/exec.ts';
+import { OrphanReaper } from '../invoke/reaper.ts';
+import { Journal } from '../journal/writer.ts';
+import { runChain } from './chain.ts';
+import { InvocationRecorder } from './recorder.ts';
+
+export const PLUGIN_VERSION = '0.1.0';
+
+export interface PluginIO {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readStdin: () => Promise<Buffer>;
+  readonly writeStdout: (data: string | Buffer) => void;
+  readonly writeStderr: (data: string | Buffer) => void;
+  readonly exec: PluginExec;
+  /** Start a kill-safety watchdog (the real wrapper does; unit tests with fakes need not). */
+  readonly guardOrphans?: boolean;
+}
+
+/** Runs one CNI call; resolves to the process exit code. Never rejects. */
+export async function runPlugin(io: PluginIO): Promise<number> {
+  try {
+    return await dispatch(io);
+  } catch (e) {
+    // Our own bug: the runtime still gets a valid CNI error, without a stack trace.
+    const error = cniError(ErrorCode.Internal, `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`);
+    io.writeStdout(errorJson(error, LATEST_VERSION));
+    return 1;
+  }
+}
+
+async function dispatch(io: PluginIO): Promise<number> {
+  const command = io.env.CNI_COMMAND;
+  if (command === 'VERSION') {
+    // Needs no valid env: podman probes with CNI_NETNS=dummy and friends.
+    io.writeStdout(versionInfoJson());
+    return 0;
+  }
+  if (!command) {
+    io.writeStderr(`CNI plugin cni-trace v${PLUGIN_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
+    return 0;
+  }
+  const env = readCniEnv(io.env);
+  const stdin = await io.readStdin();
+  const conf = decodeConfig(stdin);
+  const cniVersion = !isCniError(conf) && typeof conf.cniVersion === 'string' && conf.cniVersion ? conf.cniVersion : LATEST_VERSION;
+  // skel's order: env first, then the config.
+  if (isCniError(env)) return finishEarly(io, env, cniVersion, conf);
+  if (isCniError(conf)) return finishEarly(io, conf, cniVersion, null);
+  const versionError = checkVersion(env, conf);
+  if (versionError) return finishEarly(io, versionError, cniVersion, null);
+  const entry = parseWrapperEntry(conf);
+  if (isCniError(entry)) return finishEarly(io, entry, cniVersion, null);
+  return runTraced(io, env, entry);
+}
+
+/** Decodes stdin: code 6 for bad JSON, code 7 for a missing or invalid network name. */
+function decodeConfig(stdin: Buffer): JsonObject | CniError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdin.toString('utf8'));
+  } catch (e) {
+    return cniError(ErrorCode.DecodingFailure, `error unmarshall network config: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return cniError(ErrorCode.DecodingFailure, 'error unmarshall network config: not a JSON object');
+  }
+  const conf = parsed as JsonObject;
+  if (conf.name !== undefined && typeof conf.name !== 'string') return cniError(ErrorCode.DecodingFailure, 'error unmarshall network config: name must be a string');
+  if (conf.cniVersion !== undefined && typeof conf.cniVersion !== 'string') return cniError(ErrorCode.DecodingFailure, 'decoding version from network config: cniVersion must be a string');
+  return validateNetworkName((conf.name as string | undefined) ?? '') ?? conf;
+}
+
+/** Code 1 when the config's version is not one we speak, or too old for the command. */
+function checkVersion(env: CniEnv, conf: JsonObject): CniError | null {
+  const version = (conf.cniVersion as string | undefined) || '0.1.0'; // libcni's default for a missing cniVersion
+  if (!(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
+    return cniError(ErrorCode.IncompatibleCniVersion, 'incompatible CNI versions',
+      `config is "${version}", plugin supports [${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(' ')}]`);
+  }
+  const needs = env.command === 'CHECK' ? '0.4.0' : env.command === 'STATUS' || env.command === 'GC' ? '1.1.0' : null;
+  if (needs && !versionAtLeast(version, needs)) {
+    return cniError(ErrorCode.IncompatibleCniVersion, `config version does not allow ${env.command}`);
+  }
+  return null;
+}
+
+/**
+ * A call refused before any delegate ran: print the error, and journal it (begin and end,
+ * no steps) when the config is readable enough to say where the journal is.
+ */
+function finishEarly(io: PluginIO, error: CniError, cniVersion: string, conf: JsonObject | CniError | null): number {
+  const out = errorJson(error, cniVersion);
+  io.writeStdout(out);
+  const dir = conf && !isCniError(conf) ? (conf.journalDir ?? DEFAULTS.journalDir) : null;
+  if (typeof dir === 'string' && dir.startsWith('/') && conf && !isCniError(conf)) {
+    const recorder = new InvocationRecorder({
+      journal: openJournal(io, { dir, maxFileBytes: DEFAULTS.journalMaxFileBytes, maxFiles: DEFAULTS.journalMaxFiles }),
+      env: io.env, isCredential: credentialKeyMatcher(), captureMaxBytes: DEFAULTS.captureMaxBytes,
+    });
+    const delegates = Array.isArray(conf.delegates) ? conf.delegates.map((d) => String((d as JsonObject | null)?.type ?? '')) : [];
+    recorder.begin(rawEnv(io.env), String(conf.name ?? ''), cniVersion, conf, delegates);
+    recorder.end(1, out, error);
+  }
+  return 1;
+}
+
+/** The CNI_* variables as they came, for journaling a call whose env did not validate. */
+function rawEnv(env: PluginIO['env']): CniEnv {
+  return {
+    command: (env.CNI_COMMAND ?? '') as CniEnv['command'], containerId: env.CNI_CONTAINERID ?? '', netns: env.CNI_NETNS ?? '',
+    ifname: env.CNI_IFNAME ?? '', args: env.CNI_ARGS ?? '', path: env.CNI_PATH ?? '',
+  };
+}
+
+/** A journal whose failures become one "tracing degraded" line on stderr. */
+function openJournal(io: PluginIO, opts: { dir: string; maxFileBytes: number; maxFiles: number }): Journal {
+  return new Journal({
+    ...opts,
+    onDegraded: (reason) => io.writeStderr(`cni-trace: tracing degraded, the network operation is unaffected: ${reason}\n`),
+  });
+}
+
+async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promise<number> {
+  const journal = openJournal(io, { dir: entry.journalDir, maxFileBytes: entry.journalMaxFileBytes, maxFiles: entry.journalMaxFiles });
+  const recorder = new InvocationRecorder({
+    journal, env: io.env, isCredential: credentialKeyMatcher(entry.redact), captureMaxBytes: entry.captureMaxBytes,
+  });
+  const reaper = io.guardOrphans ? new OrphanReaper() : undefined;
+  reaper?.start();
+  recorder.begin(env, entry.name, entry.cniVersion, entry.raw, entry.delegates.map((d) => d.type));
+  try {
+    const outcome = await runChain({
+      entry, env, processEnv: io.env, exec: io.exec, recorder,
+      ...(reaper ? { reaper } : {}),
+      forwardStderr: (chunk) => io.writeStderr(chunk),
+    });
+    io.writeStdout(outcome.stdout);
+    recorder.end(outcome.exitCode, outcome.stdout, outcome.error);
+    return outcome.exitCode;
+  } catch (e) {
+    const error = cniError(ErrorCode.Internal, `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`);
+    const out = errorJson(error, entry.cniVersion);
+    io.writeStdout(out);
+    recorder.end(1, out, error);
+    return 1;
+  } finally {
+    reaper?.release();
+  }
+}

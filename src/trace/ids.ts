@@ -1,0 +1,44 @@
+/**
+ * W3C Trace Context ids (https://www.w3.org/TR/trace-context/#traceparent-header):
+ * 16-byte trace ids and 8-byte span ids as lowercase hex, never all zero.
+ */
+import { randomFillSync } from 'node:crypto';
+
+export interface SpanContext {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The two-hex-digit flags, "01" when sampled. */
+  readonly flags: string;
+}
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** Parses a traceparent header; null for a malformed one, version ff, or all-zero ids (spec §3.2.2). */
+export function parseTraceparent(value: string | undefined): SpanContext | null {
+  if (!value) return null;
+  const m = TRACEPARENT.exec(value.trim());
+  if (!m) return null;
+  const [, version, traceId, spanId, flags] = m as unknown as [string, string, string, string, string];
+  if (version === 'ff' || (version === '00' && value.trim().length !== 55)) return null;
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return null;
+  return { traceId, spanId, flags };
+}
+
+/** The traceparent header for a span. */
+export function formatTraceparent(ctx: SpanContext): string {
+  return `00-${ctx.traceId}-${ctx.spanId}-${ctx.flags}`;
+}
+
+function randomHex(bytes: number): string {
+  const buf = Buffer.allocUnsafe(bytes);
+  do randomFillSync(buf); while (buf.every((b) => b === 0));
+  return buf.toString('hex');
+}
+
+/** A new random 16-byte trace id. */
+export function newTraceId(): string { return randomHex(16); }
+
+/** A new random 8-byte span id. */
+export function newSpanId(): string { return randomHex(8); }

@@ -1,0 +1,73 @@
+/**
+ * The libcni driver (test/driver/cnidrv.go): a real CNI runtime built from Debian's libcni
+ * source (golang-github-appc-cni-dev) the first time a test needs it, cached by source hash.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { ROOT } from './fixtures.ts';
+
+const SOURCE = join(ROOT, 'test/driver/cnidrv.go');
+const CACHE = join(ROOT, '.cache');
+
+let built: string | null = null;
+
+/** Builds (once per source version) and returns the driver's path. */
+export async function driverPath(): Promise<string> {
+  if (built) return built;
+  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12);
+  const out = join(CACHE, `cnidrv-${hash}`);
+  if (!existsSync(out)) {
+    mkdirSync(join(CACHE, 'gopath'), { recursive: true });
+    await execa('go', ['build', '-o', out, SOURCE], {
+      env: { GO111MODULE: 'off', GOPATH: `${join(CACHE, 'gopath')}:/usr/share/gocode`, GOCACHE: join(CACHE, 'gocache'), GOFLAGS: '' },
+    });
+  }
+  built = out;
+  return out;
+}
+
+export interface DriverOutcome {
+  readonly ok: boolean;
+  readonly result?: Record<string, unknown>;
+  readonly error?: { typed: boolean; code: number; msg: string; details?: string; text: string };
+  readonly durationNs: number;
+}
+
+export interface DriverCall {
+  readonly conflist: string;
+  readonly netns?: string;
+  readonly id: string;
+  readonly ifname?: string;
+  readonly args?: string;
+  readonly capArgs?: Record<string, unknown>;
+  readonly path: readonly string[];
+  readonly cacheDir: string;
+  /** The runtime's deadline, after which libcni SIGKILLs the plugin (e.g. "2s"). */
+  readonly timeout?: string;
+  /** Extra environment for the runtime (and so for the plugins), e.g. TRACEPARENT. */
+  readonly env?: Record<string, string>;
+}
+
+export interface DriverRun {
+  readonly outcome: DriverOutcome;
+  /** What the plugins wrote to stderr (libcni copies it on success). */
+  readonly stderr: string;
+}
+
+/** Runs one libcni operation ("add", "check", "del", "version") and returns its outcome. */
+export async function runDriver(command: 'add' | 'check' | 'del' | 'version', call: DriverCall): Promise<DriverRun> {
+  const args = [
+    '--conflist', call.conflist, '--id', call.id, '--ifname', call.ifname ?? 'eth0',
+    '--path', call.path.join(':'), '--cache-dir', call.cacheDir,
+    ...(call.netns ? ['--netns', call.netns] : []),
+    ...(call.args ? ['--args', call.args] : []),
+    ...(call.capArgs ? ['--cap-args', JSON.stringify(call.capArgs)] : []),
+    ...(call.timeout ? ['--timeout', call.timeout] : []),
+    command,
+  ];
+  const res = await execa(await driverPath(), args, { reject: false, env: call.env ?? {}, extendEnv: true });
+  if (res.exitCode !== 0) throw new Error(`cnidrv ${command} failed to run (exit ${res.exitCode}): ${res.stderr}`);
+  return { outcome: JSON.parse(res.stdout) as DriverOutcome, stderr: res.stderr };
+}

@@ -20,7 +20,8 @@ const WATCHDOG = [
   '    bye) exit 0 ;;',
   '  esac',
   'done',
-  'for p in $live; do kill -KILL -- "-$p" 2>/dev/null; done',
+  // dash's kill takes no "--"; "-PID" after the signal names the process group.
+  'for p in $live; do kill -KILL "-$p" 2>/dev/null; done',
 ].join('\n');
 
 /** Tracks live delegate process groups and kills them if the wrapper dies. Never throws. */

@@ -10,7 +10,7 @@
  * once through `onDegraded`; `append` never throws.
  */
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { epochNs } from '../trace/clock.ts';
 import type { JournalRecord } from './record.ts';
 
@@ -55,7 +55,7 @@ export class Journal {
 
   private writeLine(line: string): void {
     if (!this.dirReady) {
-      mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 });
+      ensureDir(this.opts.dir);
       this.dirReady = true;
     }
     const path = join(this.opts.dir, ACTIVE_FILE);
@@ -87,5 +87,21 @@ export class Journal {
     for (const old of archives.slice(0, Math.max(0, archives.length - this.opts.maxFiles))) {
       try { unlinkSync(join(this.opts.dir, old)); } catch { /* another wrapper pruned it */ }
     }
+  }
+}
+
+/**
+ * Creates the journal directory (0700; missing parents 0755). Not `recursive: true` on the
+ * directory itself: Node then reports ENOENT for a read-only mount, hiding the real EROFS.
+ */
+function ensureDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT') throw e;
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+    mkdirSync(dir, { mode: 0o700 });
   }
 }

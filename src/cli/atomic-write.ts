@@ -4,15 +4,17 @@
  * with "." and ends in ".tmp", so no runtime mistakes it for a config (libcni loads only
  * .conf, .conflist and .json).
  */
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Replaces `path` with `data`; keeps the old file's mode when it had one (else `mode`). */
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   const keepMode = statSync(path, { throwIfNoEntry: false })?.mode;
-  const fd = openSync(tmp, 'w', keepMode !== undefined ? keepMode & 0o7777 : mode);
+  const fd = openSync(tmp, 'w', 0o600);
   try {
+    // Explicitly, not through open(2): the umask would trim a kept 0664 to 0644.
+    fchmodSync(fd, keepMode !== undefined ? keepMode & 0o7777 : mode);
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
   } catch (e) {

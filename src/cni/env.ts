@@ -85,7 +85,8 @@ export function validateIfname(name: string): CniError | null {
     return cniError(code, 'interface name is too long', `interface name should be less than ${MAX_IFNAME + 1} characters`);
   }
   if (name === '.' || name === '..') return cniError(code, 'interface name is . or ..');
-  if (/[/:\s]/u.test(name)) return cniError(code, 'interface name contains / or : or whitespace characters');
+  // Go's unicode.IsSpace is the Unicode White_Space property (JS \s differs: U+0085, U+FEFF).
+  if (/[/:\p{White_Space}]/u.test(name)) return cniError(code, 'interface name contains / or : or whitespace characters');
   return null;
 }
 

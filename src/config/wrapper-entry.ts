@@ -76,13 +76,13 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
     const bad = checkDelegate(delegates[i], `delegates[${i}]`);
     if (bad) return bad;
   }
-  const journalDir = conf.journalDir ?? DEFAULTS.journalDir;
+  const journalDir = conf.journalDir === undefined ? DEFAULTS.journalDir : conf.journalDir;
   if (typeof journalDir !== 'string' || !journalDir.startsWith('/')) return invalid('journalDir', 'must be an absolute path');
-  const redact = conf.redact ?? [];
+  const redact = conf.redact === undefined ? [] : conf.redact;
   if (!Array.isArray(redact) || redact.some((r) => typeof r !== 'string' || r === '')) {
     return invalid('redact', 'must be an array of non-empty key-name fragments');
   }
-  const runtimeConfig = conf.runtimeConfig ?? {};
+  const runtimeConfig = conf.runtimeConfig === undefined ? {} : conf.runtimeConfig;
   if (!isObject(runtimeConfig)) return invalid('runtimeConfig', 'must be an object');
   const caps = checkCapabilities(conf.capabilities, 'capabilities');
   if (caps) return caps;

@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { JournalRecord } from './record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN } from './writer.ts';
 
@@ -99,15 +100,17 @@ export function readFrom(path: string, offset: number): { data: Buffer; ino: num
 /** Splits a byte stream into complete lines, keeping an unfinished last line for later. */
 export class LineSplitter {
   private pending = '';
+  // Keeps a multi-byte character that a read split in two until its other half arrives.
+  private readonly decoder = new StringDecoder('utf8');
   push(data: Buffer): string[] {
     if (data.length === 0) return [];
-    const text = this.pending + data.toString('utf8');
+    const text = this.pending + this.decoder.write(data);
     const lines = text.split('\n');
     this.pending = lines.pop() ?? '';
     return lines;
   }
   rest(): string {
-    const r = this.pending;
+    const r = this.pending + this.decoder.end();
     this.pending = '';
     return r;
   }
@@ -124,35 +127,58 @@ export interface FollowOptions {
 }
 
 /**
- * Follows the directory: new records within one poll interval, across rotation (files are
- * tracked by inode, so a renamed active file is read to its end). Returns a stop function.
+ * Follows the directory: new records within one poll interval, across rotation. Archives
+ * are known by name (their names are never reused); the active file by inode, and when it
+ * is renamed to an archive its read position moves with it. Inodes alone would not do: a
+ * new journal.jsonl may get the inode of an archive pruned a moment before.
+ * Returns a stop function.
  */
 export function followJournal(opts: FollowOptions): () => void {
-  const offsets = new Map<number, { offset: number; split: LineSplitter }>();
+  interface Position { offset: number; split: LineSplitter }
+  const archives = new Map<string, Position>();
+  /** Active files we read, by inode, until they show up under an archive name. */
+  const retired = new Map<number, Position>();
+  let active: { ino: number; pos: Position } | null = null;
   let first = true;
+  const fresh = (path: string): Position => ({ offset: first && opts.fromEnd ? sizeOf(path) : 0, split: new LineSplitter() });
+  const drain = (path: string, pos: Position, ino: number): void => {
+    const chunk = readFrom(path, pos.offset);
+    if (chunk.ino !== ino) return; // renamed or replaced since we looked: next poll
+    pos.offset += chunk.data.length;
+    for (const line of pos.split.push(chunk.data)) {
+      const rec = parseRecordLine(line);
+      if (rec) opts.onRecord(rec);
+      else if (line.trim() !== '') opts.onSkipped?.(line);
+    }
+  };
   const poll = (): void => {
     let files: string[] = [];
     try { files = journalFiles(opts.dir); } catch { /* not there yet */ }
-    const seen = new Set<number>();
-    for (const file of files) {
-      const ino = inodeOf(file);
+    const names = new Set<string>();
+    for (const path of files) {
+      const ino = inodeOf(path);
       if (ino < 0) continue;
-      seen.add(ino);
-      let state = offsets.get(ino);
-      if (!state) {
-        state = { offset: first && opts.fromEnd ? sizeOf(file) : 0, split: new LineSplitter() };
-        offsets.set(ino, state);
+      if (path.endsWith(`/${ACTIVE_FILE}`)) {
+        if (active?.ino !== ino) {
+          if (active) retired.set(active.ino, active.pos);
+          active = { ino, pos: fresh(path) };
+        }
+        drain(path, active.pos, ino);
+        continue;
       }
-      const chunk = readFrom(file, state.offset);
-      if (chunk.ino !== ino) continue; // rotated between stat and open: next poll sees it
-      state.offset += chunk.data.length;
-      for (const line of state.split.push(chunk.data)) {
-        const rec = parseRecordLine(line);
-        if (rec) opts.onRecord(rec);
-        else if (line.trim() !== '') opts.onSkipped?.(line);
+      names.add(path);
+      let pos = archives.get(path);
+      if (!pos) {
+        const handed = active?.ino === ino ? active.pos : retired.get(ino);
+        if (active?.ino === ino) active = null;
+        retired.delete(ino);
+        pos = handed ?? fresh(path);
+        archives.set(path, pos);
       }
+      drain(path, pos, ino);
     }
-    for (const ino of offsets.keys()) if (!seen.has(ino)) offsets.delete(ino);
+    for (const path of archives.keys()) if (!names.has(path)) archives.delete(path);
+    if (retired.size > 16) retired.clear(); // pruned before we saw their archive name
     first = false;
   };
   poll();

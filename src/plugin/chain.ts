@@ -7,7 +7,8 @@
  */
 import { splitCniPath, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts';
-import { goDecodeErrorStructError, goExitText, goQuote } from '../cni/go-format.ts';
+import { goExitText, goQuote } from '../cni/go-format.ts';
+import { goDecodeErrorStructError } from '../cni/go-json.ts';
 import { versionAtLeast } from '../cni/version.ts';
 import { deriveDelegateConfig } from '../config/derive.ts';
 import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';

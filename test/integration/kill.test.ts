@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { wrapConflist } from '../../src/cli/conflist.ts';
+import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
 import { runDriver, type DriverCall } from '../support/driver.ts';
@@ -37,7 +38,7 @@ test('a wrapper killed at the runtime\'s deadline leaves no delegate behind, and
   const journalDir = join(sb.dir, 'journal');
   const pidFile = join(sb.dir, 'hang.pids');
   const netns = await sb.netns('k');
-  const write = (mode: object): string => {
+  const write = (mode: JsonObject): string => {
     const file = join(sb.dir, 'kill.conflist');
     writeFileSync(file, JSON.stringify(wrapConflist({
       cniVersion: '1.0.0', name: sb.name('ctkill'),

@@ -5,7 +5,7 @@
  */
 import type { CniError } from '../cni/errors.ts';
 import type { Json } from '../config/wrapper-entry.ts';
-import type { Capture, InvocationBegin, InvocationEnd, JournalRecord, PodFields, StepBegin, StepEnd } from './record.ts';
+import type { Capture, InvocationBegin, InvocationEnd, InvocationIdentity, JournalRecord, StepBegin, StepEnd } from './record.ts';
 
 export type InvocationState = 'ok' | 'error' | 'in-flight' | 'abandoned';
 export type StepState = 'ok' | 'error' | 'skipped' | 'in-flight' | 'abandoned';
@@ -29,17 +29,12 @@ export interface Step {
   readonly stderr: Capture | undefined;
 }
 
-export interface Invocation {
+export interface Invocation extends Omit<InvocationIdentity, 'command'> {
   readonly traceId: string;
   readonly spanId: string;
   readonly parentSpanId?: string;
+  /** The CNI command; empty when only records without it were seen. */
   readonly command: string;
-  readonly containerId: string;
-  readonly netns: string;
-  readonly ifname: string;
-  readonly network: string;
-  readonly cniVersion: string;
-  readonly pod: PodFields;
   readonly pid: number | null;
   readonly startNs: string | null;
   readonly endNs: string | null;

@@ -25,7 +25,18 @@ export interface PodFields {
   readonly infraContainerId?: string;
 }
 
-export interface InvocationBegin {
+/** Which pod network operation an invocation is: shared by the record and the views built from it. */
+export interface InvocationIdentity {
+  readonly command: Command;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifname: string;
+  readonly network: string;
+  readonly cniVersion: string;
+  readonly pod: PodFields;
+}
+
+export interface InvocationBegin extends InvocationIdentity {
   readonly rec: 'invocation.begin';
   readonly v: typeof JOURNAL_FORMAT;
   readonly traceId: string;
@@ -34,13 +45,6 @@ export interface InvocationBegin {
   readonly parentSpanId?: string;
   readonly traceFlags: string;
   readonly startNs: string;
-  readonly command: Command;
-  readonly containerId: string;
-  readonly netns: string;
-  readonly ifname: string;
-  readonly network: string;
-  readonly cniVersion: string;
-  readonly pod: PodFields;
   /** CNI_* (and TRACEPARENT) variables as received, CNI_ARGS redacted. */
   readonly env: Readonly<Record<string, string>>;
   /** The wrapper entry as received, redacted. */
@@ -49,15 +53,20 @@ export interface InvocationBegin {
   readonly pid: number;
 }
 
-export interface StepBegin {
-  readonly rec: 'step.begin';
+/** What names a step in both of its records. */
+export interface StepKey {
   readonly v: typeof JOURNAL_FORMAT;
   readonly traceId: string;
   readonly invocationSpanId: string;
   readonly spanId: string;
+  /** The delegate's position in the wrapper entry (DEL runs them from the last). */
   readonly index: number;
   readonly plugin: string;
   readonly command: Command;
+}
+
+export interface StepBegin extends StepKey {
+  readonly rec: 'step.begin';
   /** The resolved binary, or null when it was not found in CNI_PATH. */
   readonly path: string | null;
   readonly startNs: string;
@@ -67,15 +76,8 @@ export interface StepBegin {
 
 export type StepStatus = 'ok' | 'error' | 'skipped';
 
-export interface StepEnd {
+export interface StepEnd extends StepKey {
   readonly rec: 'step.end';
-  readonly v: typeof JOURNAL_FORMAT;
-  readonly traceId: string;
-  readonly invocationSpanId: string;
-  readonly spanId: string;
-  readonly index: number;
-  readonly plugin: string;
-  readonly command: Command;
   readonly endNs: string;
   readonly durationNs: string;
   readonly pid: number | null;

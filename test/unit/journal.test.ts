@@ -1,0 +1,438 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvocationIndex, nsToMs, rfc3339 } from '../../src/journal/invocations.ts';
+import { followJournal, LineSplitter, parseRecordLine, readJournal, type ReadStats } from '../../src/journal/reader.ts';
+import { capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
+import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let dirSeq = 0;
+function freshDir(): string {
+  return join(root, `j${dirSeq++}`);
+}
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+function invBegin(spanId: string, startNs: string, pid = 4242, extra: Partial<InvocationBegin> = {}): InvocationBegin {
+  return {
+    rec: 'invocation.begin', v: 1, traceId: TRACE, spanId, traceFlags: '01', startNs,
+    command: 'ADD', containerId: 'c1', netns: '/var/run/netns/x', ifname: 'eth0', network: 'net', cniVersion: '1.0.0',
+    pod: { namespace: 'default', name: 'web' }, env: { CNI_COMMAND: 'ADD' }, stdin: { type: 'cni-trace' },
+    delegates: ['bridge', 'portmap'], pid, ...extra,
+  };
+}
+
+function invEnd(spanId: string, endNs: string, durationNs: string, status: 'ok' | 'error' = 'ok'): InvocationEnd {
+  return {
+    rec: 'invocation.end', v: 1, traceId: TRACE, spanId, command: 'ADD', endNs, durationNs,
+    exitCode: status === 'ok' ? 0 : 1, status,
+    ...(status === 'error' ? { error: { code: 7, msg: 'bad' } } : {}),
+    stdout: { text: '{}', bytes: 2, truncated: false },
+  };
+}
+
+function stepBegin(inv: string, spanId: string, index: number, startNs: string): StepBegin {
+  return {
+    rec: 'step.begin', v: 1, traceId: TRACE, invocationSpanId: inv, spanId, index, plugin: `p${index}`,
+    command: 'ADD', path: `/opt/cni/bin/p${index}`, startNs, stdin: { type: `p${index}` },
+  };
+}
+
+function stepEnd(inv: string, spanId: string, index: number, endNs: string, status: 'ok' | 'error' = 'ok'): StepEnd {
+  return {
+    rec: 'step.end', v: 1, traceId: TRACE, invocationSpanId: inv, spanId, index, plugin: `p${index}`, command: 'ADD',
+    endNs, durationNs: '2500000', pid: 99, exitCode: status === 'ok' ? 0 : 1, signal: null, status,
+    stdout: { text: '', bytes: 0, truncated: false }, stderr: { text: '', bytes: 0, truncated: false },
+  };
+}
+
+/** A record whose JSON line is about `padding` bytes longer than the bare one. */
+function numbered(n: number, padding = 0): InvocationBegin {
+  return invBegin(`span${String(n).padStart(12, '0')}`, String(1795851734423916188n + BigInt(n)), 1, { network: 'x'.repeat(padding) });
+}
+
+function noDegrade(reason: string): void {
+  assert.fail(`journal degraded unexpectedly: ${reason}`);
+}
+
+test('Journal creates the directory 0700 and journal.jsonl 0600, one line per record', () => {
+  const old = process.umask(0o022);
+  try {
+    const dir = freshDir();
+    const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade });
+    const recs = [numbered(1), numbered(2), numbered(3)];
+    for (const r of recs) assert.equal(j.append(r), true);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    const file = join(dir, ACTIVE_FILE);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const text = readFileSync(file, 'utf8');
+    assert.ok(text.endsWith('\n'));
+    const lines = text.split('\n').slice(0, -1);
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines.map((l) => JSON.parse(l) as JournalRecord), recs);
+    assert.equal(j.isDegraded, false);
+  } finally {
+    process.umask(old);
+  }
+});
+
+test('Journal creates missing parent directories', () => {
+  const dir = join(freshDir(), 'a', 'b');
+  const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade });
+  assert.equal(j.append(numbered(1)), true);
+  assert.deepEqual(readJournal(dir), [numbered(1)]);
+});
+
+test('Journal rotates into journal-<19 digits>-<pid>.jsonl archives, keeps at most maxFiles, and readJournal reads them in order', () => {
+  const dir = freshDir();
+  const lineBytes = Buffer.byteLength(JSON.stringify(numbered(0, 100)) + '\n');
+  // Room for two records per file.
+  const j = new Journal({ dir, maxFileBytes: lineBytes * 2 + 10, maxFiles: 3, onDegraded: noDegrade });
+  const recs = Array.from({ length: 13 }, (_, i) => numbered(i, 100));
+  for (const r of recs) assert.equal(j.append(r), true);
+
+  const names = readdirSync(dir).sort();
+  const archives = names.filter((n) => n !== ACTIVE_FILE);
+  assert.ok(names.includes(ACTIVE_FILE));
+  assert.equal(archives.length, 3);
+  for (const a of archives) {
+    assert.match(a, new RegExp(`^journal-\\d{19}-${process.pid}\\.jsonl$`));
+    assert.match(a, ARCHIVE_PATTERN);
+    assert.ok(statSync(join(dir, a)).size <= lineBytes * 2 + 10);
+  }
+  // 13 records, two per file: the active file has the 13th, three archives the 7th to 12th.
+  const stats: ReadStats = { records: 0, skipped: 0 };
+  const read = readJournal(dir, stats);
+  assert.deepEqual(read, recs.slice(6));
+  assert.deepEqual(stats, { records: 7, skipped: 0 });
+});
+
+test('a record larger than maxFileBytes is still written whole (into an empty file)', () => {
+  const dir = freshDir();
+  const j = new Journal({ dir, maxFileBytes: 10, maxFiles: 2, onDegraded: noDegrade });
+  assert.equal(j.append(numbered(1)), true);
+  assert.equal(j.append(numbered(2)), true);
+  assert.deepEqual(readJournal(dir), [numbered(1), numbered(2)]);
+});
+
+test('a journal whose directory is a regular file degrades: false, reported once naming the dir, never throws', () => {
+  const dir = join(root, 'not-a-dir');
+  writeFileSync(dir, 'x');
+  const reasons: string[] = [];
+  const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => reasons.push(r) });
+  assert.equal(j.append(numbered(1)), false);
+  assert.equal(j.isDegraded, true);
+  assert.equal(reasons.length, 1);
+  assert.ok(reasons[0]!.includes(dir), reasons[0]);
+  assert.ok(!reasons[0]!.includes('\n'), 'a one-line reason');
+  assert.equal(j.append(numbered(2)), false);
+  assert.equal(j.append(numbered(3)), false);
+  assert.equal(reasons.length, 1);
+  assert.equal(readFileSync(dir, 'utf8'), 'x');
+});
+
+test('a journal whose directory is under a regular file degrades the same way', () => {
+  const file = join(root, 'plain-file');
+  writeFileSync(file, '');
+  const dir = join(file, 'sub');
+  const reasons: string[] = [];
+  const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => reasons.push(r) });
+  assert.doesNotThrow(() => j.append(numbered(1)));
+  assert.equal(j.append(numbered(2)), false);
+  assert.equal(reasons.length, 1);
+  assert.ok(reasons[0]!.includes(dir));
+});
+
+test('parseRecordLine skips blank, garbage and non-record lines', () => {
+  for (const line of ['', '   ', '\t', 'garbage', '{', '{"rec":"step.be', 'null', '42', '"s"', '[1]', '{"a":1}', '{"rec":5}']) {
+    assert.equal(parseRecordLine(line), null, JSON.stringify(line));
+  }
+});
+
+test('parseRecordLine reads a whole record and ignores surrounding whitespace', () => {
+  const rec = numbered(1);
+  assert.deepEqual(parseRecordLine(JSON.stringify(rec)), rec);
+  assert.deepEqual(parseRecordLine(`  ${JSON.stringify(rec)}\r`), rec);
+});
+
+test('parseRecordLine recovers a whole record that follows a torn one on the same line', () => {
+  const torn = JSON.stringify(numbered(1)).slice(0, 57);
+  const whole = numbered(2);
+  assert.deepEqual(parseRecordLine(torn + JSON.stringify(whole)), whole);
+  // Two torn records before a whole one.
+  assert.deepEqual(parseRecordLine(torn + torn + JSON.stringify(whole)), whole);
+  // A torn record alone, or followed by another torn one, holds nothing.
+  assert.equal(parseRecordLine(torn + torn), null);
+});
+
+test('readJournal counts skipped lines and keeps the records in order, including an unterminated last line', () => {
+  const dir = freshDir();
+  mkdirSync(dir);
+  const r = [numbered(1), numbered(2), numbered(3), numbered(4)];
+  const torn = JSON.stringify(numbered(9)).slice(0, 40);
+  writeFileSync(join(dir, ACTIVE_FILE), [
+    JSON.stringify(r[0]),
+    'garbage',
+    '',
+    torn + JSON.stringify(r[1]),
+    torn,
+    JSON.stringify(r[2]),
+    JSON.stringify(r[3]), // no trailing newline
+  ].join('\n'));
+  writeFileSync(join(dir, 'unrelated.txt'), JSON.stringify(numbered(100)) + '\n');
+  const stats: ReadStats = { records: 0, skipped: 0 };
+  assert.deepEqual(readJournal(dir, stats), r);
+  assert.deepEqual(stats, { records: 4, skipped: 2 });
+});
+
+test('readJournal of a missing directory is empty', () => {
+  assert.deepEqual(readJournal(join(root, 'missing')), []);
+});
+
+test('capture keeps short output whole', () => {
+  assert.deepEqual(capture(Buffer.from('hello'), 5), { text: 'hello', bytes: 5, truncated: false });
+  assert.deepEqual(capture(Buffer.alloc(0), 0), { text: '', bytes: 0, truncated: false });
+});
+
+test('capture bounds text to maxBytes, marks truncation and reports the total bytes', () => {
+  const buf = Buffer.from('x'.repeat(100));
+  assert.deepEqual(capture(buf, 10), { text: 'x'.repeat(10), bytes: 100, truncated: true });
+  assert.deepEqual(capture(buf, 0), { text: '', bytes: 100, truncated: true });
+});
+
+test('capture never cuts a UTF-8 sequence into a replacement character, at any cut', () => {
+  const original = 'aé日😀b€\u{10348}z';
+  const buf = Buffer.from(original);
+  for (let max = 0; max <= buf.length; max++) {
+    const c = capture(buf, max);
+    assert.equal(c.bytes, buf.length);
+    assert.equal(c.truncated, max < buf.length);
+    assert.ok(!c.text.includes('\uFFFD'), `cut at ${max}: ${JSON.stringify(c.text)}`);
+    assert.ok(Buffer.byteLength(c.text) <= max, `cut at ${max}`);
+    assert.ok(original.startsWith(c.text), `cut at ${max}`);
+    // Only a partial character is dropped: at most 3 bytes less than the bound.
+    assert.ok(max - Buffer.byteLength(c.text) <= 3, `cut at ${max}`);
+  }
+});
+
+test('LineSplitter returns complete lines and keeps the partial last line for later', () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push(Buffer.from('ab\ncd')), ['ab']);
+  assert.deepEqual(s.push(Buffer.from('')), []);
+  assert.deepEqual(s.push(Buffer.from('e\n\nf')), ['cde', '']);
+  assert.deepEqual(s.push(Buffer.from('g')), []);
+  assert.equal(s.rest(), 'fg');
+  assert.equal(s.rest(), '');
+  assert.deepEqual(s.push(Buffer.from('h\n')), ['h']);
+});
+
+test('LineSplitter keeps a UTF-8 character split across two chunks whole', () => {
+  const s = new LineSplitter();
+  const bytes = Buffer.from('hé\n');
+  assert.deepEqual([...s.push(bytes.subarray(0, 2)), ...s.push(bytes.subarray(2))], ['hé']);
+});
+
+/** Resolves once `check` is true, polling every 5 ms; fails after `ms`. */
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('followJournal delivers existing records, then records appended later, within a few poll intervals', async () => {
+  const dir = freshDir();
+  const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade });
+  j.append(numbered(1));
+  const got: JournalRecord[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, onRecord: (r) => got.push(r) });
+  try {
+    assert.deepEqual(got, [numbered(1)], 'the first poll runs at once');
+    j.append(numbered(2));
+    j.append(numbered(3));
+    const t0 = Date.now();
+    await waitFor(() => got.length >= 3, 1000, 'appended records');
+    assert.ok(Date.now() - t0 < 400, 'within a few 20 ms intervals (with slack for a loaded machine)');
+    assert.deepEqual(got, [numbered(1), numbered(2), numbered(3)]);
+  } finally {
+    stop();
+  }
+});
+
+test('followJournal with fromEnd skips what was there and reports skipped lines', async () => {
+  const dir = freshDir();
+  const j = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade });
+  j.append(numbered(1));
+  const got: JournalRecord[] = [];
+  const skipped: string[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, fromEnd: true, onRecord: (r) => got.push(r), onSkipped: (l) => skipped.push(l) });
+  try {
+    appendFileSync(join(dir, ACTIVE_FILE), 'garbage\n');
+    j.append(numbered(2));
+    await waitFor(() => got.length >= 1 && skipped.length >= 1, 1000, 'new record');
+    assert.deepEqual(got, [numbered(2)]);
+    assert.deepEqual(skipped, ['garbage']);
+  } finally {
+    stop();
+  }
+});
+
+test('followJournal waits for a directory that does not exist yet', async () => {
+  const dir = freshDir();
+  const got: JournalRecord[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, onRecord: (r) => got.push(r) });
+  try {
+    new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade }).append(numbered(1));
+    await waitFor(() => got.length >= 1, 1000, 'first record');
+    assert.deepEqual(got, [numbered(1)]);
+  } finally {
+    stop();
+  }
+});
+
+test('followJournal reads a file to its end after it was renamed to an archive, without duplicates', async () => {
+  const dir = freshDir();
+  const line = Buffer.byteLength(JSON.stringify(numbered(0)) + '\n');
+  const j = new Journal({ dir, maxFileBytes: line * 2 + 5, maxFiles: 8, onDegraded: noDegrade });
+  j.append(numbered(1));
+  const got: JournalRecord[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, onRecord: (r) => got.push(r) });
+  try {
+    // In one tick (no poll in between): record 2 lands in the file the follower is reading,
+    // then record 3 rotates that file to an archive and starts a new active file.
+    j.append(numbered(2));
+    j.append(numbered(3));
+    assert.equal(readdirSync(dir).filter((n) => ARCHIVE_PATTERN.test(n)).length, 1);
+    await waitFor(() => got.length >= 3, 1000, 'records across rotation');
+    // A manual rename with a record appended to the old file just before it.
+    appendFileSync(join(dir, ACTIVE_FILE), JSON.stringify(numbered(4)) + '\n');
+    renameSync(join(dir, ACTIVE_FILE), join(dir, `journal-${'9'.repeat(19)}-1.jsonl`));
+    j.append(numbered(5));
+    await waitFor(() => got.length >= 5, 1000, 'records after manual rename');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(got, [1, 2, 3, 4, 5].map((n) => numbered(n)));
+  } finally {
+    stop();
+  }
+});
+
+// Rotation prunes the oldest archive and then creates the new active file; on ext4 the new
+// file usually gets the pruned archive's inode, which the follower still has an offset for.
+test('followJournal delivers the records of an active file that reuses a pruned archive\'s inode', async () => {
+  const dir = freshDir();
+  const line = Buffer.byteLength(JSON.stringify(numbered(0)) + '\n');
+  const j = new Journal({ dir, maxFileBytes: line * 2 + 5, maxFiles: 1, onDegraded: noDegrade });
+  j.append(numbered(1));
+  j.append(numbered(2));
+  const firstIno = statSync(join(dir, ACTIVE_FILE)).ino;
+  const got: JournalRecord[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, onRecord: (r) => got.push(r) });
+  try {
+    j.append(numbered(3)); // rotates: the first file becomes the only archive
+    await waitFor(() => got.length >= 3, 1000, 'record 3');
+    j.append(numbered(4));
+    j.append(numbered(5)); // rotates again, pruning the first file, then creates a new active file
+    j.append(numbered(6));
+    const reused = statSync(join(dir, ACTIVE_FILE)).ino === firstIno;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6].map((n) => numbered(n)), `inode reused: ${reused}`);
+  } finally {
+    stop();
+  }
+});
+
+test('InvocationIndex: an ended invocation is ok or error with its timing', () => {
+  const idx = new InvocationIndex(() => assert.fail('no liveness probe for ended invocations'));
+  idx.add(invBegin('a', '1000000000'));
+  idx.add(invEnd('a', '1012500000', '12500000'));
+  idx.add(invBegin('b', '2000000000'));
+  idx.add(invEnd('b', '2001000000', '1000000', 'error'));
+  const a = idx.get('a')!;
+  assert.equal(a.status, 'ok');
+  assert.equal(a.durationMs, 12.5);
+  assert.equal(a.exitCode, 0);
+  assert.equal(a.endNs, '1012500000');
+  assert.equal(a.error, undefined);
+  const b = idx.get('b')!;
+  assert.equal(b.status, 'error');
+  assert.deepEqual(b.error, { code: 7, msg: 'bad' });
+  assert.equal(idx.get('nope'), undefined);
+});
+
+test('InvocationIndex: an invocation without an end is in-flight while its pid lives, abandoned after', () => {
+  let alive = true;
+  const probed: number[] = [];
+  const idx = new InvocationIndex((pid) => { probed.push(pid); return alive; });
+  idx.add(invBegin('a', '1000', 777));
+  idx.add(stepBegin('a', 's0', 0, '1100'));
+  idx.add(stepEnd('a', 's0', 0, '1200'));
+  idx.add(stepBegin('a', 's1', 1, '1300'));
+  let inv = idx.get('a')!;
+  assert.equal(inv.status, 'in-flight');
+  assert.deepEqual(probed, [777]);
+  assert.deepEqual(inv.steps.map((s) => s.status), ['ok', 'in-flight']);
+  assert.equal(inv.durationMs, null);
+  alive = false;
+  inv = idx.get('a')!;
+  assert.equal(inv.status, 'abandoned');
+  assert.deepEqual(inv.steps.map((s) => s.status), ['ok', 'abandoned']);
+});
+
+test('InvocationIndex: steps are sorted by start whatever order their records came in', () => {
+  const idx = new InvocationIndex(() => true);
+  idx.add(stepEnd('a', 's2', 2, '5000', 'error'));
+  idx.add(stepBegin('a', 's2', 2, '3000'));
+  idx.add(stepBegin('a', 's0', 0, '1000'));
+  idx.add(invBegin('a', '500'));
+  idx.add(stepBegin('a', 's1', 1, '2000'));
+  idx.add(stepEnd('a', 's0', 0, '1500'));
+  const inv = idx.get('a')!;
+  assert.deepEqual(inv.steps.map((s) => s.spanId), ['s0', 's1', 's2']);
+  assert.deepEqual(inv.steps.map((s) => s.status), ['ok', 'in-flight', 'error']);
+  assert.deepEqual(inv.steps.map((s) => s.plugin), ['p0', 'p1', 'p2']);
+  assert.equal(inv.steps[0]!.durationMs, 2.5);
+  assert.equal(inv.steps[0]!.path, '/opt/cni/bin/p0');
+});
+
+test('InvocationIndex: list() is in start order and forget() drops an invocation', () => {
+  const idx = new InvocationIndex(() => false);
+  idx.add(invBegin('late', '3000000000000000000'));
+  idx.add(invBegin('early', '1000000000000000000'));
+  idx.add(invBegin('mid', '2000000000000000000'));
+  assert.deepEqual(idx.list().map((i) => i.spanId), ['early', 'mid', 'late']);
+  idx.forget('mid');
+  assert.deepEqual(idx.list().map((i) => i.spanId), ['early', 'late']);
+});
+
+test('InvocationIndex keeps the begin record\'s fields and parent span', () => {
+  const idx = new InvocationIndex(() => false);
+  idx.add(invBegin('a', '1', 1, { parentSpanId: '00f067aa0ba902b7' }));
+  const inv = idx.get('a')!;
+  assert.equal(inv.parentSpanId, '00f067aa0ba902b7');
+  assert.equal(inv.traceId, TRACE);
+  assert.deepEqual(inv.pod, { namespace: 'default', name: 'web' });
+  assert.equal(inv.network, 'net');
+  assert.equal(inv.pid, 1);
+});
+
+test('rfc3339 formats epoch nanoseconds with all nine fraction digits', () => {
+  // 1795851734 s after the epoch is Sat Nov 28 07:42:14 UTC 2026 (checked with `date -u -d @1795851734`).
+  assert.equal(rfc3339('1795851734423916188'), '2026-11-28T07:42:14.423916188Z');
+  assert.equal(rfc3339('0'), '1970-01-01T00:00:00.000000000Z');
+  assert.equal(rfc3339('1000000001'), '1970-01-01T00:00:01.000000001Z');
+  assert.equal(rfc3339('1795851734000000000'), '2026-11-28T07:42:14.000000000Z');
+});
+
+test('nsToMs gives fractional milliseconds at microsecond precision', () => {
+  assert.equal(nsToMs('0'), 0);
+  assert.equal(nsToMs('1500000'), 1.5);
+  assert.equal(nsToMs('1234567891'), 1234.567);
+  assert.equal(nsToMs('999'), 0);
+  assert.equal(nsToMs('40000000000'), 40000);
+});

@@ -1,0 +1,96 @@
+/**
+ * Wrapped vs bare ADD and DEL through the libcni driver over the real Debian plugins, runs
+ * alternated within one loop so drift hits both alike, with `node -e 0` (the pinned Node,
+ * spawned the same way) as the floor measured in the same run. Times are libcni's own
+ * (the driver's AddNetworkList/DelNetworkList wall time), in milliseconds.
+ * Run as root: `npm run bench` (all) or `node bench/chain.ts [N]`.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { wrapConflist } from '../src/cli/conflist.ts';
+import type { JsonObject } from '../src/config/wrapper-entry.ts';
+import { driverPath } from '../test/support/driver.ts';
+import { DEBIAN_CNI, installCniTrace } from '../test/support/fixtures.ts';
+import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
+import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
+import { benchEnv, fmt, median, table } from './stats.ts';
+
+export interface ChainBenchRow { chain: string; op: string; bare: number; wrapped: number; added: number; floor: number }
+
+/** Wall time of one spawn of `node -e 0`, in ms. */
+function nodeFloor(env: Record<string, string>): number {
+  const t = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; floor: number; text: string }> {
+  const sb = new Sandbox('bench');
+  const restoreForward = await keepSysctl('net.ipv4.ip_forward');
+  const ipt = await iptablesState();
+  const env = benchEnv();
+  const driver = await driverPath();
+  const floors: number[] = [];
+  const rows: ChainBenchRow[] = [];
+  try {
+    const bin = join(sb.dir, 'bin');
+    installCniTrace(bin);
+    const bridge = sb.name('ctbb');
+    sb.ownLink(bridge);
+    const chains: Array<[string, JsonObject, Record<string, unknown> | undefined]> = [
+      ['bridge+host-local', {
+        cniVersion: '1.0.0', name: sb.name('ctbn'),
+        plugins: [{ type: 'bridge', bridge, ipam: { type: 'host-local', ranges: [[{ subnet: subnetFor(sb, 20) }]], dataDir: join(sb.dir, 'ipam-b') } }],
+      }, undefined],
+    ];
+    const full = fullBridgeChain(sb, join(sb.dir, 'ipam-full'));
+    full.links.forEach((l) => sb.ownLink(l));
+    chains.push(['bridge+portmap+bandwidth+tuning+firewall', full.conflist, full.capArgs]);
+    for (const [label, list, capArgs] of chains) {
+      const files = { bare: join(sb.dir, `${label}.bare`), wrapped: join(sb.dir, `${label}.wrapped`) };
+      writeFileSync(files.bare, JSON.stringify(list));
+      writeFileSync(files.wrapped, JSON.stringify(wrapConflist(list, { journalDir: join(sb.dir, 'journal') })));
+      const netns = await sb.netns(`b${rows.length}`);
+      const samples: Record<string, number[]> = { 'bare ADD': [], 'bare DEL': [], 'wrapped ADD': [], 'wrapped DEL': [] };
+      const run = async (kind: 'bare' | 'wrapped', op: 'add' | 'del', id: string): Promise<void> => {
+        const args = ['--conflist', files[kind], '--netns', netns, '--id', id, '--path', `${bin}:${DEBIAN_CNI}`, '--cache-dir', join(sb.dir, 'cache'), '--args', 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p', ...(capArgs ? ['--cap-args', JSON.stringify(capArgs)] : []), op];
+        const res = await execa(driver, args, { env, extendEnv: false });
+        const out = JSON.parse(res.stdout) as { ok: boolean; durationNs: number; error?: { msg: string } };
+        if (!out.ok) throw new Error(`${kind} ${op}: ${out.error?.msg}`);
+        samples[`${kind} ${op.toUpperCase()}`]!.push(out.durationNs / 1e6);
+      };
+      // Warm-up: page cache, bridge creation, iptables chains.
+      for (const kind of ['bare', 'wrapped'] as const) { await run(kind, 'add', 'warm'); await run(kind, 'del', 'warm'); }
+      for (let i = 0; i < n; i++) {
+        const order = i % 2 === 0 ? (['bare', 'wrapped'] as const) : (['wrapped', 'bare'] as const);
+        for (const kind of order) {
+          await run(kind, 'add', `b${i}`);
+          await run(kind, 'del', `b${i}`);
+        }
+        floors.push(nodeFloor(env));
+      }
+      const floor = median(floors);
+      for (const op of ['ADD', 'DEL']) {
+        const bare = median(samples[`bare ${op}`]!);
+        const wrapped = median(samples[`wrapped ${op}`]!);
+        rows.push({ chain: label, op, bare, wrapped, added: wrapped - bare, floor });
+      }
+    }
+  } finally {
+    await restoreIptables(ipt);
+    await restoreForward();
+    await sb.cleanup();
+  }
+  const floor = median(floors);
+  const text = table(['chain', 'op', 'bare ms', 'wrapped ms', 'added ms', 'added / floor'],
+    rows.map((r) => [r.chain, r.op, fmt(r.bare), fmt(r.wrapped), fmt(r.added), `${(r.added / floor).toFixed(2)} ×`]));
+  return { rows, floor, text: `${text}\n\nfloor: \`node -e 0\` median ${fmt(floor)} ms (N=${n} per cell, alternated)` };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const n = Number(process.argv[2] ?? 30);
+  const { text } = await benchChains(n);
+  console.log(text);
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set-up for a fresh Debian or Ubuntu machine, as root: the Debian packages the plugin's
+# tests and demo use (real CNI plugins, iptables, Go + libcni source for the test runtime,
+# podman + runc, busybox for the podman image, tmux), Node/npm if missing, and the npm
+# packages (which pin Node 24 for this project and build dist/). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(containernetworking-plugins iptables golang-go golang-github-appc-cni-dev podman runc busybox-static tmux iproute2 util-linux)
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# bandwidth's ifb devices need the module; it is loaded on demand on most kernels.
+modprobe ifb 2>/dev/null || true
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build
+echo "setup: ready ($(node_modules/.bin/node --version), $(go version | cut -d' ' -f3))"

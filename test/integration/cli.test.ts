@@ -28,7 +28,7 @@ test('every command has --help', async () => {
 
 test('wrap --in-place and unwrap --in-place round-trip the calico fixture; wrapping twice is a no-op', async () => {
   const file = join(sb.dir, '10-calico.conflist');
-  const original = readFileSync(join(ROOT, '../shared/fixtures/10-calico.conflist'), 'utf8');
+  const original = readFileSync(join(ROOT, 'test/fixtures/conflists/10-calico.conflist'), 'utf8');
   writeFileSync(file, original, { mode: 0o640 });
   assert.equal((await cli(['wrap', file, '--in-place'])).exitCode, 0);
   const wrapped = JSON.parse(readFileSync(file, 'utf8'));

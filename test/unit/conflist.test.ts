@@ -10,7 +10,7 @@ import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const calicoText = readFileSync(new URL('../../../shared/fixtures/10-calico.conflist', import.meta.url), 'utf8');
+const calicoText = readFileSync(new URL('../../test/fixtures/conflists/10-calico.conflist', import.meta.url), 'utf8');
 
 function calico(): JsonObject {
   return parseConflist(calicoText, '10-calico.conflist');

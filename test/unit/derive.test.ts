@@ -6,7 +6,7 @@ import type { Delegate, Json, JsonObject } from '../../src/config/wrapper-entry.
 
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
-const calico = JSON.parse(readFileSync(new URL('../../../shared/fixtures/10-calico.conflist', import.meta.url), 'utf8')) as JsonObject;
+const calico = JSON.parse(readFileSync(new URL('../../test/fixtures/conflists/10-calico.conflist', import.meta.url), 'utf8')) as JsonObject;
 const calicoPlugins = calico.plugins as Delegate[];
 
 function plugin(type: string): Delegate {

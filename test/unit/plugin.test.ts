@@ -176,6 +176,18 @@ describe('failures without a CNI error reach the runtime as libcni words them', 
   });
 });
 
+test('a huge result is passed on whole and journaled as a bounded, marked excerpt', async () => {
+  const res = await callPlugin({ env: env('ADD'), stdin: entry('1.0.0', [{ type: 'fx-a' }, { type: 'fx-b', fx: { mode: 'huge', stream: 'stdout', bytes: 5_000_000 } }], { captureMaxBytes: 2000 }) });
+  assert.equal(res.code, 0);
+  assert.equal(res.stdout.length, 5_000_000, 'the runtime gets the delegate\'s own result');
+  assert.equal((res.json?.padding as string).length > 4_000_000, true);
+  const ends = readJournal(journal).filter((r) => r.rec === 'step.end' || r.rec === 'invocation.end');
+  for (const r of ends.slice(1)) {
+    assert.ok(r.rec === 'step.end' || r.rec === 'invocation.end');
+    assert.deepEqual([r.stdout.text.length, r.stdout.bytes, r.stdout.truncated], [2000, 5_000_000, true]);
+  }
+});
+
 describe('bad input gets a clear CNI error', () => {
   const cases: Array<[string, Record<string, string | undefined>, string | object, number, RegExp]> = [
     ['malformed stdin JSON', {}, '{"cniVersion": "1.0.0", ', 6, /^error unmarshall network config/],

@@ -3,7 +3,7 @@
  * The `cni-trace` command. Each subcommand parses its own flags and has --help.
  * The plugin itself (what a runtime execs) is dist/cni-trace.cjs, not this file.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from './atomic-write.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
@@ -101,6 +101,11 @@ function main(argv: string[]): void {
           options: { journal: { type: 'string', default: '/var/log/cni-trace' }, json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, help: { type: 'boolean', short: 'h' } },
         });
         if (values.help) return void console.log(HELP.tail);
+        if (!existsSync(values.journal)) {
+          const hint = `no journal at ${values.journal}: nothing was recorded there (is the conflist wrapped, and does its journalDir say so?)`;
+          if (!values.follow) fail(`tail: ${hint}`);
+          process.stderr.write(`cni-trace: ${hint}; waiting for it\n`);
+        }
         const stop = tail({
           journal: values.journal, json: values.json ?? false, follow: values.follow ?? false,
           colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,

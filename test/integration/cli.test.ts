@@ -95,6 +95,12 @@ test('tail prints one line per invocation and --json the documented fields', asy
   assert.deepEqual(json[1].steps.map((s: { plugin: string; status: string }) => [s.plugin, s.status]), [['fx-ok', 'ok'], ['fx-bad', 'error']]);
 });
 
+test('tail on a directory with no journal says so and fails', async () => {
+  const r = await cli(['tail', '--journal', join(sb.dir, 'nothing-here')]);
+  assert.equal(r.exitCode, 1);
+  assert.match(r.stderr, /no journal at .*nothing-here/);
+});
+
 test('tail --follow prints an invocation that happens after it started', async () => {
   const journal = join(sb.dir, 'follow-journal');
   const bin = join(sb.dir, 'follow-bin');

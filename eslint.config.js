@@ -21,7 +21,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['wrapper/**/*.ts', 'src/cni/**/*.ts', 'src/config/**/*.ts', 'src/invoke/**/*.ts', 'src/journal/writer.ts', 'src/journal/record.ts', 'src/trace/**/*.ts', 'src/plugin/**/*.ts'],
+    files: ['wrapper/**/*.ts', 'src/cni/**/*.ts', 'src/config/**/*.ts', 'src/invoke/**/*.ts', 'src/journal/writer.ts', 'src/journal/record.ts', 'src/trace/ids.ts', 'src/trace/clock.ts', 'src/plugin/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [

@@ -9,6 +9,7 @@ import { writeFileAtomic } from './atomic-write.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
 import { installPlugin } from './install.ts';
 import { tail } from './tail.ts';
+import { agentCommand } from './agent-command.ts';
 
 const HELP: Record<string, string> = {
   main: `cni-trace — see the network half of pod startup
@@ -20,6 +21,7 @@ Commands:
   unwrap FILE    give the original conflist back
   install        put the plugin executable into a CNI bin dir
   tail           print recorded invocations (one line or JSON object each)
+  agent          export the journal as OpenTelemetry traces (OTLP/HTTP)
 
 Run "cni-trace <command> --help" for a command's flags.`,
   wrap: `Usage: cni-trace wrap FILE [--out FILE2 | --in-place] [--journal-dir DIR]
@@ -114,6 +116,8 @@ function main(argv: string[]): void {
         if (values.follow) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { stop(); process.exit(0); });
         return;
       }
+      case 'agent':
+        return void agentCommand(rest).then((code) => { process.exitCode = code; }, (e: Error) => fail(`agent: ${e.message}`));
       default:
         fail(`unknown command "${command}" (see cni-trace --help)`);
     }

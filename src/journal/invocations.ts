@@ -69,9 +69,10 @@ export function processAlive(pid: number): boolean {
 export class InvocationIndex {
   private readonly byId = new Map<string, Parts>();
   private seq = 0;
-  private readonly alive: (pid: number) => boolean;
+  private readonly alive: (pid: number, spanId: string) => boolean;
 
-  constructor(alive: (pid: number) => boolean = processAlive) {
+  /** `alive` says whether a begun, unended invocation still runs (default: its pid exists here). */
+  constructor(alive: (pid: number, spanId: string) => boolean = processAlive) {
     this.alive = alive;
   }
 
@@ -115,7 +116,7 @@ export class InvocationIndex {
     const b = p.begin;
     const e = p.end;
     const pid = b?.pid ?? null;
-    const live = e ? false : pid !== null && this.alive(pid);
+    const live = e ? false : pid !== null && this.alive(pid, spanId);
     const status: InvocationState = e ? e.status : live ? 'in-flight' : 'abandoned';
     const steps = [...p.steps.values()]
       .map((s) => buildStep(s.begin, s.end, status))

@@ -1,0 +1,314 @@
+/**
+ * The node agent: follows the journal, turns each finished invocation into a trace and ships
+ * it. Nothing is lost and nothing is sent twice in normal operation:
+ *  - the checkpoint (state dir) holds, per journal file, an offset before which every record
+ *    belongs to an exported invocation, plus the ids of recently exported invocations whose
+ *    records may lie after it; it is saved only after the collector accepted a batch;
+ *  - a failed export keeps its batch and retries with backoff; reading pauses while the
+ *    queue is full, so memory stays bounded and the journal is the buffer;
+ *  - a restarted agent resumes from the checkpoint; only the batch in flight when it was
+ *    killed can arrive twice.
+ * Telemetry never throws into the node: failures are values, counters and log lines.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { writeFileAtomic } from '../cli/atomic-write.ts';
+import { InvocationIndex } from '../journal/invocations.ts';
+import { journalFiles, parseRecordLine } from '../journal/reader.ts';
+import type { JournalRecord } from '../journal/record.ts';
+import { spansFromInvocation } from '../trace/model.ts';
+import type { AgentConfig } from './config.ts';
+import type { SpanSink } from './exporter.ts';
+import { JournalSource, type PositionedRecord } from './source.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.json';
+export const STATUS_FILE = 'status.json';
+
+/** Bounds that keep memory flat however far behind the agent is. */
+const MAX_QUEUE = 4096;
+const READ_BUDGET = 8 << 20;
+const EXPORTED_MEMORY = 20_000;
+const LINK_MEMORY = 50_000;
+const MAX_BACKOFF_MS = 30_000;
+
+interface Checkpoint {
+  readonly version: 1;
+  /** Journal file id → offset: every record before it is exported. */
+  readonly files: Record<string, number>;
+  /** Invocations exported whose records may lie past an offset. */
+  readonly exported: string[];
+}
+
+export interface AgentStatus {
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly endpoint: string;
+  readonly recordsRead: number;
+  readonly skippedLines: number;
+  readonly invocationsExported: number;
+  readonly spansExported: number;
+  readonly retries: number;
+  readonly dropped: number;
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Seconds since the oldest finished, not yet exported invocation ended (0 when none). */
+  readonly lagSeconds: number;
+  readonly backlogBytes: number;
+  readonly lastError: string | null;
+}
+
+export interface AgentDeps {
+  readonly sink: SpanSink;
+  readonly resource: Resource;
+  readonly log: (line: string) => void;
+  readonly nowMs?: () => number;
+}
+
+function recordTimeNs(rec: JournalRecord): bigint {
+  return BigInt(rec.rec === 'invocation.begin' || rec.rec === 'step.begin' ? rec.startNs : rec.endNs);
+}
+
+function invocationKey(rec: JournalRecord): string {
+  return rec.rec === 'invocation.begin' || rec.rec === 'invocation.end' ? rec.spanId : rec.invocationSpanId;
+}
+
+export class Agent {
+  private readonly cfg: AgentConfig;
+  private readonly deps: AgentDeps;
+  private readonly source: JournalSource;
+  private readonly abandonedIds = new Set<string>();
+  private readonly index = new InvocationIndex((_pid, spanId) => !this.abandonedIds.has(spanId));
+  /** Positions of each pending invocation's records; and per file, how many pending at each offset. */
+  private readonly positions = new Map<string, Array<[string, number]>>();
+  private readonly pendingAt = new Map<string, Map<number, number>>();
+  /** Invocations not yet ended: the time of their latest record (epoch ns). */
+  private readonly open = new Map<string, bigint>();
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly endedAtNs = new Map<string, bigint>();
+  private readonly exported = new Set<string>();
+  private readonly exportedOrder: string[] = [];
+  /** container/ifname → the latest ADD; DEL id → the ADD it undoes. */
+  private readonly adds = new Map<string, { traceId: string; spanId: string }>();
+  private readonly delLinks = new Map<string, { traceId: string; spanId: string }>();
+  private backoffMs = 0;
+  private retryAtMs = 0;
+  private dirty = false;
+  private readonly startedAt = new Date().toISOString();
+  private stats = { recordsRead: 0, invocationsExported: 0, spansExported: 0, retries: 0, dropped: 0 };
+  private lastError: string | null = null;
+
+  constructor(cfg: AgentConfig, deps: AgentDeps) {
+    this.cfg = cfg;
+    this.deps = deps;
+    mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+    const checkpoint = this.loadCheckpoint();
+    for (const id of checkpoint.exported) this.rememberExported(id);
+    this.source = new JournalSource(cfg.journal, checkpoint.files, (file, at) => {
+      deps.log(`warning: skipped a line that is not a whole record (${file} at byte ${at})`);
+    });
+    this.scanAdds();
+  }
+
+  private now(): number {
+    return this.deps.nowMs?.() ?? Date.now();
+  }
+
+  private loadCheckpoint(): Checkpoint {
+    try {
+      const cp = JSON.parse(readFileSync(join(this.cfg.stateDir, CHECKPOINT_FILE), 'utf8')) as Checkpoint;
+      if (cp.version === 1 && typeof cp.files === 'object' && Array.isArray(cp.exported)) return cp;
+      this.deps.log('warning: checkpoint has an unknown format; starting from the beginning of the journal');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.log(`warning: cannot read checkpoint (${(e as Error).message}); starting from the beginning`);
+    }
+    return { version: 1, files: {}, exported: [] };
+  }
+
+  /** Learns the journal's ADDs (also those before the checkpoint) so DEL spans can link to them. */
+  private scanAdds(): void {
+    let files: string[];
+    try { files = journalFiles(this.cfg.journal); } catch { return; }
+    for (const file of files) {
+      let text: string;
+      try { text = readFileSync(file, 'utf8'); } catch { continue; }
+      for (const line of text.split('\n')) {
+        if (!line.includes('"invocation.begin"') || !line.includes('"command":"ADD"')) continue;
+        const rec = parseRecordLine(line);
+        if (rec?.rec === 'invocation.begin') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
+      }
+    }
+  }
+
+  private rememberAdd(containerId: string, ifname: string, traceId: string, spanId: string): void {
+    const key = `${containerId}/${ifname}`;
+    this.adds.delete(key);
+    this.adds.set(key, { traceId, spanId });
+    if (this.adds.size > LINK_MEMORY) this.adds.delete(this.adds.keys().next().value!);
+  }
+
+  private rememberExported(id: string): void {
+    if (this.exported.has(id)) return;
+    this.exported.add(id);
+    this.exportedOrder.push(id);
+    if (this.exportedOrder.length > EXPORTED_MEMORY) this.exported.delete(this.exportedOrder.shift()!);
+  }
+
+  private ingest(pr: PositionedRecord): void {
+    const { rec } = pr;
+    const id = invocationKey(rec);
+    this.stats.recordsRead++;
+    if (this.exported.has(id)) return; // exported before a restart or as abandoned: done
+    this.index.add(rec);
+    const list = this.positions.get(id) ?? [];
+    list.push([pr.file, pr.at]);
+    this.positions.set(id, list);
+    const perFile = this.pendingAt.get(pr.file) ?? new Map<number, number>();
+    perFile.set(pr.at, (perFile.get(pr.at) ?? 0) + 1);
+    this.pendingAt.set(pr.file, perFile);
+    if (rec.rec === 'invocation.begin' && rec.command === 'DEL') {
+      const add = this.adds.get(`${rec.containerId}/${rec.ifname}`);
+      if (add) this.delLinks.set(id, add);
+    }
+    if (rec.rec === 'invocation.begin' && rec.command === 'ADD') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
+    if (rec.rec === 'invocation.end') {
+      this.open.delete(id);
+      this.endedAtNs.set(id, BigInt(rec.endNs));
+      this.enqueue(id);
+    } else if (!this.queued.has(id)) {
+      const t = recordTimeNs(rec);
+      if (t > (this.open.get(id) ?? 0n)) this.open.set(id, t);
+    }
+  }
+
+  private enqueue(id: string): void {
+    if (this.queued.has(id)) return;
+    this.queued.add(id);
+    this.queue.push(id);
+  }
+
+  /** Begun, never ended, and silent for longer than the grace period: abandoned. */
+  private markAbandoned(): void {
+    const nowNs = BigInt(this.now()) * 1_000_000n;
+    const grace = BigInt(Math.round(this.cfg.abandonAfterMs)) * 1_000_000n;
+    for (const [id, lastNs] of this.open) {
+      if (nowNs - lastNs < grace) continue;
+      this.open.delete(id);
+      this.abandonedIds.add(id);
+      this.endedAtNs.set(id, lastNs);
+      this.enqueue(id);
+    }
+  }
+
+  private spansFor(id: string): ReadableSpan[] {
+    const inv = this.index.get(id);
+    if (!inv) return [];
+    const addLink = this.delLinks.get(id);
+    return spansFromInvocation(inv, {
+      resource: this.deps.resource, nodeName: this.cfg.nodeName,
+      ...(addLink ? { addLink } : {}),
+      ...(this.abandonedIds.has(id) ? { abandonedAtNs: String(this.endedAtNs.get(id) ?? 0n) } : {}),
+    });
+  }
+
+  /** Forgets exported invocations and frees their positions. */
+  private commit(ids: readonly string[]): void {
+    for (const id of ids) {
+      for (const [file, at] of this.positions.get(id) ?? []) {
+        const perFile = this.pendingAt.get(file);
+        const n = perFile?.get(at) ?? 0;
+        if (n <= 1) perFile?.delete(at);
+        else perFile?.set(at, n - 1);
+      }
+      this.positions.delete(id);
+      this.index.forget(id);
+      this.queued.delete(id);
+      this.abandonedIds.delete(id);
+      this.endedAtNs.delete(id);
+      this.delLinks.delete(id);
+      this.rememberExported(id);
+    }
+    this.dirty = true;
+  }
+
+  private saveCheckpoint(): void {
+    const files: Record<string, number> = {};
+    for (const [file, readOffset] of this.source.offsets()) {
+      const pending = this.pendingAt.get(file);
+      files[file] = pending && pending.size > 0 ? Math.min(...pending.keys()) : readOffset;
+    }
+    const cp: Checkpoint = { version: 1, files, exported: this.exportedOrder };
+    writeFileAtomic(join(this.cfg.stateDir, CHECKPOINT_FILE), JSON.stringify(cp), 0o600);
+    this.dirty = false;
+  }
+
+  /** One round: read what is new, find abandoned calls, export what is ready. Never throws. */
+  async tick(): Promise<void> {
+    if (this.queue.length < MAX_QUEUE) {
+      for (const pr of this.source.poll(READ_BUDGET)) this.ingest(pr);
+    }
+    this.markAbandoned();
+    while (this.queue.length > 0 && this.now() >= this.retryAtMs) {
+      const batch = this.queue.slice(0, this.cfg.batchSize);
+      const spans = batch.flatMap((id) => this.spansFor(id));
+      const empty = batch.filter((id) => !this.index.get(id)?.startNs);
+      this.stats.dropped += empty.length; // an end whose begin was pruned away: nothing to anchor a trace
+      const outcome = spans.length > 0 ? await this.deps.sink.exportSpans(spans) : { ok: true as const };
+      if (outcome.ok) {
+        this.queue.splice(0, batch.length);
+        this.commit(batch);
+        this.stats.invocationsExported += batch.length - empty.length;
+        this.stats.spansExported += spans.length;
+        this.backoffMs = 0;
+        this.lastError = null;
+        continue;
+      }
+      this.lastError = outcome.error;
+      if (!outcome.retryable) {
+        this.deps.log(`error: the collector refused a batch of ${batch.length} invocations for good, dropping it: ${outcome.error}`);
+        this.queue.splice(0, batch.length);
+        this.commit(batch);
+        this.stats.dropped += batch.length;
+        continue;
+      }
+      this.stats.retries++;
+      this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs ? this.backoffMs * 2 : 500);
+      this.retryAtMs = this.now() + this.backoffMs;
+      this.deps.log(`warning: export failed, retrying in ${this.backoffMs} ms: ${outcome.error}`);
+      break;
+    }
+    if (this.dirty) {
+      try { this.saveCheckpoint(); } catch (e) { this.deps.log(`warning: cannot save checkpoint: ${(e as Error).message}`); }
+    }
+  }
+
+  /** Nothing readable, queued or waiting: --once may stop. In-flight calls wait for the grace period. */
+  idle(): boolean {
+    return this.queue.length === 0 && this.source.backlogBytes() === 0;
+  }
+
+  status(): AgentStatus {
+    const oldest = [...this.endedAtNs.values()].reduce((m, v) => (m === null || v < m ? v : m), null as bigint | null);
+    const nowNs = BigInt(this.now()) * 1_000_000n;
+    return {
+      pid: process.pid, startedAt: this.startedAt, updatedAt: new Date(this.now()).toISOString(), endpoint: this.cfg.tracesUrl,
+      ...this.stats, skippedLines: this.source.skipped, queued: this.queue.length, inFlight: this.open.size,
+      lagSeconds: oldest === null ? 0 : Math.max(0, Number(nowNs - oldest) / 1e9), backlogBytes: this.source.backlogBytes(), lastError: this.lastError,
+    };
+  }
+
+  /** Writes status.json for `cni-trace agent --status`. */
+  saveStatus(): AgentStatus {
+    const s = this.status();
+    try { writeFileAtomic(join(this.cfg.stateDir, STATUS_FILE), JSON.stringify(s, null, 2) + '\n', 0o644); } catch { /* status is best effort */ }
+    return s;
+  }
+}
+
+/** The status line the agent logs. */
+export function statusLine(s: AgentStatus): string {
+  return `status: read ${s.recordsRead} records, exported ${s.invocationsExported} invocations (${s.spansExported} spans), retries ${s.retries}, dropped ${s.dropped}, skipped lines ${s.skippedLines}, queued ${s.queued}, in flight ${s.inFlight}, lag ${s.lagSeconds.toFixed(1)} s, backlog ${s.backlogBytes} bytes${s.lastError ? `, last error: ${s.lastError}` : ''}`;
+}

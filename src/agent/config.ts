@@ -1,0 +1,154 @@
+/**
+ * The agent's configuration, one table: each setting comes from its flag, else its
+ * environment variable (the OpenTelemetry SDK's OTEL_* names where one exists), else the
+ * default. `--help` is generated from the same table, so it cannot drift. Header values are
+ * secrets: they are never printed, only their names.
+ */
+import { hostname } from 'node:os';
+
+export interface AgentConfig {
+  readonly journal: string;
+  readonly stateDir: string;
+  /** The full OTLP/HTTP traces URL (…/v1/traces). */
+  readonly tracesUrl: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly serviceName: string;
+  /** Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES, then --resource-attribute). */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  readonly nodeName: string;
+  readonly disabled: boolean;
+  readonly abandonAfterMs: number;
+  readonly intervalMs: number;
+  readonly batchSize: number;
+  readonly statusEveryMs: number;
+  readonly once: boolean;
+  readonly onceAttempts: number;
+}
+
+interface Setting {
+  readonly flag: string;
+  readonly env?: string;
+  readonly default: string;
+  readonly help: string;
+  readonly repeat?: boolean;
+}
+
+/** The table. Flags override env, env overrides defaults. */
+export const SETTINGS = {
+  journal: { flag: 'journal', env: 'CNI_TRACE_JOURNAL', default: '/var/log/cni-trace', help: 'journal directory to follow' },
+  stateDir: { flag: 'state-dir', env: 'CNI_TRACE_STATE_DIR', default: '/var/lib/cni-trace', help: 'where the checkpoint and status live' },
+  endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
+  tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
+  header: { flag: 'header', env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', help: 'header K=V for the collector (repeatable; env: K=V,K2=V2)', repeat: true },
+  serviceName: { flag: 'service-name', env: 'OTEL_SERVICE_NAME', default: 'cni-trace', help: 'service.name of the spans' },
+  resourceAttribute: { flag: 'resource-attribute', env: 'OTEL_RESOURCE_ATTRIBUTES', default: '', help: 'extra resource attribute K=V (repeatable; env: K=V,K2=V2)', repeat: true },
+  nodeName: { flag: 'node-name', env: 'K8S_NODE_NAME', default: hostname(), help: 'k8s.node.name (default: the host name)' },
+  disabled: { flag: 'disabled', env: 'OTEL_SDK_DISABLED', default: 'false', help: 'read nothing, export nothing ("true")' },
+  abandonAfter: { flag: 'abandon-after', default: '5m', help: 'export a begun, never-ended call as abandoned after this long without a record' },
+  interval: { flag: 'interval', default: '500ms', help: 'how often to look for new records' },
+  batch: { flag: 'batch', default: '512', help: 'invocations per export request' },
+  statusEvery: { flag: 'status-every', default: '60s', help: 'how often to log a status line (0: never)' },
+  onceAttempts: { flag: 'once-attempts', default: '5', help: 'with --once: export attempts before giving up' },
+} as const satisfies Record<string, Setting>;
+
+/** "500ms", "2s", "5m", "1h" → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: "${text}" (use e.g. 500ms, 30s, 5m)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
+}
+
+/** "k=v,k2=v2" (values percent-decoded, as the OTel spec says for OTEL_*_HEADERS/ATTRIBUTES). */
+export function parseKeyValues(text: string, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${part.split('=')[0]}…" is not KEY=VALUE`);
+    out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+type Flags = Partial<Record<string, string | boolean | Array<string | boolean>>>;
+
+function pick(flags: Flags, env: NodeJS.ProcessEnv, s: Setting): string {
+  const flag = flags[s.flag];
+  if (typeof flag === 'string') return flag;
+  if (s.env && env[s.env] !== undefined && env[s.env] !== '') return env[s.env]!;
+  return s.default;
+}
+
+/** Merges env-given K=V lists with repeated flags (flags win per key). */
+function keyValues(flags: Flags, env: NodeJS.ProcessEnv, s: Setting): Record<string, string> {
+  const fromEnv = s.env && env[s.env] ? parseKeyValues(env[s.env]!, s.env) : {};
+  const given = flags[s.flag];
+  const list = Array.isArray(given) ? given.map(String) : typeof given === 'string' ? [given] : [];
+  const fromFlags = Object.assign({}, ...list.map((kv) => parseKeyValues(kv, `--${s.flag}`))) as Record<string, string>;
+  return { ...fromEnv, ...fromFlags };
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${what}: must be a positive integer, got "${text}"`);
+  return n;
+}
+
+/** Resolves the configuration; throws an Error naming the bad flag or variable. */
+export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const traces = pick(flags, env, SETTINGS.tracesEndpoint);
+  const base = pick(flags, env, SETTINGS.endpoint);
+  // A flag --endpoint beats an env traces endpoint: flags override env.
+  const tracesUrl = typeof flags.endpoint === 'string' && typeof flags['traces-endpoint'] !== 'string'
+    ? `${base.replace(/\/+$/, '')}/v1/traces`
+    : traces || `${base.replace(/\/+$/, '')}/v1/traces`;
+  try {
+    new URL(tracesUrl);
+  } catch {
+    throw new Error(`the OTLP traces endpoint is not a URL: "${tracesUrl}"`);
+  }
+  const resource = keyValues(flags, env, SETTINGS.resourceAttribute);
+  return {
+    journal: pick(flags, env, SETTINGS.journal),
+    stateDir: pick(flags, env, SETTINGS.stateDir),
+    tracesUrl,
+    headers: keyValues(flags, env, SETTINGS.header),
+    // OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (the SDK's rule).
+    serviceName: typeof flags['service-name'] === 'string' ? flags['service-name'] : env.OTEL_SERVICE_NAME || resource['service.name'] || SETTINGS.serviceName.default,
+    resourceAttributes: resource,
+    nodeName: pick(flags, env, SETTINGS.nodeName) || env.NODE_NAME || hostname(),
+    disabled: flags.disabled === true || pick(flags, env, SETTINGS.disabled).toLowerCase() === 'true',
+    abandonAfterMs: parseDuration(pick(flags, env, SETTINGS.abandonAfter)),
+    intervalMs: parseDuration(pick(flags, env, SETTINGS.interval)),
+    batchSize: positiveInt(pick(flags, env, SETTINGS.batch), 'batch'),
+    statusEveryMs: pick(flags, env, SETTINGS.statusEvery) === '0' ? 0 : parseDuration(pick(flags, env, SETTINGS.statusEvery)),
+    once: flags.once === true,
+    onceAttempts: positiveInt(pick(flags, env, SETTINGS.onceAttempts), 'once-attempts'),
+  };
+}
+
+/** The --help text: the table, with env names and defaults. */
+export function agentHelp(): string {
+  const rows = Object.values(SETTINGS as Record<string, Setting>).map((s) =>
+    `  --${s.flag.padEnd(20)} ${s.help}\n  ${''.padEnd(22)} ${s.env ? `env ${s.env}, ` : ''}default ${s.default === '' ? '(none)' : s.default}`);
+  return `Usage: cni-trace agent [flags]
+
+Follows the journal and exports every invocation as an OpenTelemetry trace over OTLP/HTTP
+(JSON): a root span "CNI <COMMAND>" and a span per plugin, with the journal's ids and times.
+The checkpoint in the state dir advances only after the collector accepted a batch, so a
+restarted agent resumes where it stopped. Flags override environment variables, which
+override defaults.
+
+${rows.join('\n')}
+  --once                 export everything pending, then exit (non-zero if the collector never accepted)
+  --status               print the running agent's status (from the state dir) and exit
+
+Header values are never printed.`;
+}
+
+/** Header names with their values masked, for logs. */
+export function describeHeaders(headers: Readonly<Record<string, string>>): string {
+  const names = Object.keys(headers);
+  return names.length === 0 ? 'none' : names.map((n) => `${n}=***`).join(', ');
+}

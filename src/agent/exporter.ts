@@ -1,0 +1,36 @@
+/**
+ * The OTLP/HTTP trace exporter (@opentelemetry/exporter-trace-otlp-http, JSON encoding) as a
+ * promise that never rejects: the agent needs to know, per batch, whether the collector
+ * accepted it, to advance its checkpoint only then. Error texts never carry header values.
+ */
+import { ExportResultCode } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+export type ExportOutcome = { ok: true } | { ok: false; error: string; retryable: boolean };
+
+export interface SpanSink {
+  exportSpans(spans: ReadableSpan[]): Promise<ExportOutcome>;
+  shutdown(): Promise<void>;
+}
+
+/** HTTP statuses a retry cannot fix (the request itself is wrong): the batch is dropped. */
+function permanent(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+export function otlpSink(url: string, headers: Readonly<Record<string, string>>, timeoutMillis = 10_000): SpanSink {
+  const exporter = new OTLPTraceExporter({ url, headers: { ...headers }, timeoutMillis });
+  return {
+    exportSpans: (spans) => new Promise((resolve) => {
+      exporter.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) return resolve({ ok: true });
+        const err = result.error as (Error & { code?: number }) | undefined;
+        let text = err?.message ?? 'export failed';
+        for (const v of Object.values(headers)) if (v) text = text.replaceAll(v, '***');
+        resolve({ ok: false, error: `${url}: ${text}`, retryable: !permanent(err?.code) });
+      });
+    }),
+    shutdown: () => exporter.shutdown(),
+  };
+}

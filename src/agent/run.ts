@@ -1,0 +1,79 @@
+/**
+ * Running the agent: as a daemon (poll, export, log a status line now and then, stop on
+ * SIGTERM) or with --once (export everything pending and exit; non-zero with a clear message
+ * when the collector never accepted). With OTEL_SDK_DISABLED=true it reads and sends nothing.
+ */
+import { hostname } from 'node:os';
+import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, statusLine } from './agent.ts';
+import { describeHeaders, type AgentConfig } from './config.ts';
+import { otlpSink, type SpanSink } from './exporter.ts';
+
+/** service.name, host.name, k8s.node.name, then OTEL_RESOURCE_ATTRIBUTES / --resource-attribute. */
+export function agentResource(cfg: AgentConfig): Resource {
+  return defaultResource().merge(resourceFromAttributes({
+    'host.name': hostname(),
+    'k8s.node.name': cfg.nodeName,
+    ...cfg.resourceAttributes,
+    'service.name': cfg.serviceName,
+  }));
+}
+
+export interface RunOptions {
+  readonly log: (line: string) => void;
+  /** Resolves when the daemon should stop (SIGTERM/SIGINT). */
+  readonly stopped: Promise<void>;
+  readonly sink?: SpanSink;
+}
+
+/** Runs the agent; resolves to the exit code. */
+export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<number> {
+  const { log } = opts;
+  if (cfg.disabled) {
+    log('OTEL_SDK_DISABLED is true: reading and exporting nothing');
+    if (!cfg.once) await opts.stopped;
+    return 0;
+  }
+  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers);
+  log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}), state in ${cfg.stateDir}`);
+  const agent = new Agent(cfg, { sink, resource: agentResource(cfg), log });
+  try {
+    return cfg.once ? await once(agent, cfg, log) : await daemon(agent, cfg, log, opts.stopped);
+  } finally {
+    log(statusLine(agent.saveStatus()));
+    await sink.shutdown().catch(() => {});
+  }
+}
+
+async function once(agent: Agent, cfg: AgentConfig, log: (line: string) => void): Promise<number> {
+  for (;;) {
+    const before = agent.status();
+    await agent.tick();
+    const after = agent.status();
+    if (after.queued === 0 && after.recordsRead === before.recordsRead) return 0;
+    if (after.retries >= cfg.onceAttempts && after.queued > 0) {
+      log(`error: the collector never accepted the export after ${after.retries} attempts; ${after.queued} invocations are still pending (they stay in the journal for the next run): ${after.lastError ?? 'unknown error'}`);
+      return 1;
+    }
+    if (after.queued > 0 && after.retries > before.retries) await sleep(Math.min(2000, 250 * after.retries));
+  }
+}
+
+async function daemon(agent: Agent, cfg: AgentConfig, log: (line: string) => void, stopped: Promise<void>): Promise<number> {
+  let stop = false;
+  void stopped.then(() => { stop = true; });
+  let lastStatus = Date.now();
+  while (!stop) {
+    await agent.tick();
+    if (cfg.statusEveryMs > 0 && Date.now() - lastStatus >= cfg.statusEveryMs) {
+      log(statusLine(agent.saveStatus()));
+      lastStatus = Date.now();
+    } else {
+      agent.saveStatus();
+    }
+    await Promise.race([sleep(cfg.intervalMs), stopped]);
+  }
+  await agent.tick(); // ship what is ready before exiting
+  return 0;
+}

@@ -1,0 +1,157 @@
+/**
+ * Reading the journal with positions, for the agent's checkpoint. A file is identified by a
+ * hash of its first line: stable when the active file is renamed to an archive, and never
+ * confused by an inode reused after pruning (each first line holds fresh random ids).
+ * Each record comes with its file id and the byte offset of its line, so the agent can say
+ * "everything before here is exported" per file.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { parseRecordLine, journalFiles } from '../journal/reader.ts';
+import type { JournalRecord } from '../journal/record.ts';
+
+export interface PositionedRecord {
+  readonly rec: JournalRecord;
+  readonly file: string;
+  /** Byte offset of the record's line in its file. */
+  readonly at: number;
+}
+
+interface FileState {
+  readonly id: string;
+  path: string;
+  ino: number;
+  /** Bytes consumed: the end of the last complete line handed out. */
+  offset: number;
+}
+
+const READ_CHUNK = 1 << 20;
+
+/** Reads at most `max` bytes of a file from `offset`. */
+function readChunk(path: string, offset: number, max: number): Buffer {
+  let fd = -1;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.allocUnsafe(max);
+    const n = readSync(fd, buf, 0, max, offset);
+    return buf.subarray(0, n);
+  } catch {
+    return Buffer.alloc(0);
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** The id of a file: sha1 of its first complete line, or null while it has none. */
+function firstLineId(path: string): string | null {
+  for (let size = 4096; size <= 64 << 20; size *= 4) {
+    const head = readChunk(path, 0, size);
+    const nl = head.indexOf(0x0a);
+    if (nl >= 0) return createHash('sha1').update(head.subarray(0, nl)).digest('hex').slice(0, 20);
+    if (head.length < size) return null;
+  }
+  return null;
+}
+
+export class JournalSource {
+  private readonly dir: string;
+  private readonly byId = new Map<string, FileState>();
+  private readonly byPath = new Map<string, FileState>();
+  private readonly start: Readonly<Record<string, number>>;
+  /** Lines that held no whole record. */
+  skipped = 0;
+  private readonly onSkipped: (file: string, at: number) => void;
+
+  /** `start`: file id → offset to resume from (the checkpoint); other files start at 0. */
+  constructor(dir: string, start: Readonly<Record<string, number>>, onSkipped: (file: string, at: number) => void) {
+    this.dir = dir;
+    this.start = start;
+    this.onSkipped = onSkipped;
+  }
+
+  /** Files currently in the directory, in write order, with their ids. */
+  private refresh(): FileState[] {
+    let paths: string[];
+    try { paths = journalFiles(this.dir); } catch { return []; }
+    const out: FileState[] = [];
+    const present = new Set<string>();
+    for (const path of paths) {
+      let ino: number;
+      try { ino = statSync(path).ino; } catch { continue; }
+      let state = this.byPath.get(path);
+      if (!state || state.ino !== ino) {
+        const id = firstLineId(path);
+        if (!id) continue; // nothing complete yet
+        state = this.byId.get(id) ?? { id, path, ino, offset: this.start[id] ?? 0 };
+        state.path = path;
+        state.ino = ino;
+        this.byId.set(id, state);
+        this.byPath.set(path, state);
+      }
+      present.add(state.id);
+      out.push(state);
+    }
+    for (const [path, s] of this.byPath) if (!present.has(s.id) || s.path !== path) this.byPath.delete(path);
+    for (const id of this.byId.keys()) if (!present.has(id)) this.byId.delete(id);
+    return out;
+  }
+
+  /** Reads new complete lines, at most about `budget` bytes in all. */
+  poll(budget: number): PositionedRecord[] {
+    const out: PositionedRecord[] = [];
+    let left = budget;
+    for (const file of this.refresh()) {
+      while (left > 0) {
+        const chunk = readChunk(file.path, file.offset, Math.min(READ_CHUNK, Math.max(left, 64 << 10)));
+        const last = chunk.lastIndexOf(0x0a);
+        if (last < 0) {
+          // A line longer than the chunk (or an unfinished one): try a bigger read once.
+          if (chunk.length === 0 || !this.longLine(file, out)) break;
+          continue;
+        }
+        this.emit(file, chunk.subarray(0, last + 1), out);
+        left -= last + 1;
+        if (chunk.length < READ_CHUNK) break;
+      }
+    }
+    return out;
+  }
+
+  private longLine(file: FileState, out: PositionedRecord[]): boolean {
+    const big = readChunk(file.path, file.offset, 64 << 20);
+    const nl = big.indexOf(0x0a);
+    if (nl < 0) return false;
+    this.emit(file, big.subarray(0, nl + 1), out);
+    return true;
+  }
+
+  private emit(file: FileState, lines: Buffer, out: PositionedRecord[]): void {
+    let pos = 0;
+    while (pos < lines.length) {
+      const nl = lines.indexOf(0x0a, pos);
+      const at = file.offset + pos;
+      const rec = parseRecordLine(lines.subarray(pos, nl).toString('utf8'));
+      if (rec) out.push({ rec, file: file.id, at });
+      else if (nl > pos) {
+        this.skipped++;
+        this.onSkipped(file.path, at);
+      }
+      pos = nl + 1;
+    }
+    file.offset += lines.length;
+  }
+
+  /** File id → bytes consumed, for every file present now. */
+  offsets(): Map<string, number> {
+    return new Map([...this.byId.values()].map((s) => [s.id, s.offset]));
+  }
+
+  /** Bytes not yet read across the journal: how far behind the reader is. */
+  backlogBytes(): number {
+    let total = 0;
+    for (const s of this.byId.values()) {
+      try { total += Math.max(0, statSync(s.path).size - s.offset); } catch { /* pruned */ }
+    }
+    return total;
+  }
+}

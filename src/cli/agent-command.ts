@@ -1,0 +1,39 @@
+/**
+ * `cni-trace agent`: flags parsed from the agent's settings table; --status reads what the
+ * running agent last wrote to its state dir.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/agent.ts';
+import { agentHelp, resolveConfig, SETTINGS } from '../agent/config.ts';
+import { runAgent } from '../agent/run.ts';
+
+export async function agentCommand(args: string[]): Promise<number> {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { once: { type: 'boolean' }, status: { type: 'boolean' }, help: { type: 'boolean' } };
+  for (const s of Object.values(SETTINGS)) options[s.flag] = s.flag === 'disabled' ? { type: 'boolean' } : { type: 'string', ...('repeat' in s ? { multiple: true } : {}) };
+  const { values } = parseArgs({ args, options, strict: true });
+  if (values.help) {
+    console.log(agentHelp());
+    return 0;
+  }
+  const cfg = resolveConfig(values);
+  const log = (line: string): void => { process.stderr.write(`cni-trace agent: ${line}\n`); };
+  if (values.status) {
+    let status: AgentStatus;
+    try {
+      status = JSON.parse(readFileSync(join(cfg.stateDir, STATUS_FILE), 'utf8')) as AgentStatus;
+    } catch {
+      console.error(`cni-trace agent: no status in ${cfg.stateDir}: is the agent running with --state-dir ${cfg.stateDir}?`);
+      return 1;
+    }
+    const age = (Date.now() - Date.parse(status.updatedAt)) / 1000;
+    console.log(`agent pid ${status.pid}, started ${status.startedAt}, status written ${age.toFixed(0)} s ago, exporting to ${status.endpoint}`);
+    console.log(statusLine(status));
+    return 0;
+  }
+  const stopped = new Promise<void>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
+  });
+  return runAgent(cfg, { log, stopped });
+}

@@ -1,0 +1,124 @@
+/**
+ * A real OTLP/HTTP traces receiver for tests: an HTTP server on loopback that decodes the
+ * JSON encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) the
+ * exporter sends, keeps every span, and can be told to answer with errors or to go away.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly name: string;
+  readonly kind: number;
+  readonly startNs: string;
+  readonly endNs: string;
+  readonly attributes: Record<string, unknown>;
+  readonly status: { code: number; message?: string };
+  readonly events: Array<{ name: string; timeNs: string; attributes: Record<string, unknown> }>;
+  readonly links: Array<{ traceId: string; spanId: string; attributes: Record<string, unknown> }>;
+  readonly resource: Record<string, unknown>;
+  readonly scope: string;
+}
+
+type AnyValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean; arrayValue?: { values?: AnyValue[] } };
+
+function value(v: AnyValue): unknown {
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return Number(v.intValue);
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(value);
+  return null;
+}
+
+function attrs(list: Array<{ key: string; value: AnyValue }> | undefined): Record<string, unknown> {
+  return Object.fromEntries((list ?? []).map((a) => [a.key, value(a.value)]));
+}
+
+const ns = (v: unknown): string => String(v ?? '');
+
+export class OtlpReceiver {
+  readonly spans: ReceivedSpan[] = [];
+  /** Every request's outcome, in order: the HTTP status we answered. */
+  readonly requests: number[] = [];
+  /** Answer the next N requests with this status (e.g. 503). */
+  failNext = 0;
+  failStatus = 503;
+  /** Delay before answering, in ms. */
+  delayMs = 0;
+  private server: Server | null = null;
+  port = 0;
+
+  /** Starts listening on 127.0.0.1 (on `port` if given, to come back on the same one). */
+  async start(port = 0): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        setTimeout(() => {
+          if (req.url !== '/v1/traces' || req.method !== 'POST') {
+            res.writeHead(404).end();
+            return;
+          }
+          if (this.failNext > 0) {
+            this.failNext--;
+            this.requests.push(this.failStatus);
+            res.writeHead(this.failStatus, { 'content-type': 'application/json' }).end('{}');
+            return;
+          }
+          try {
+            this.decode(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            this.requests.push(200);
+            res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+          } catch (e) {
+            this.requests.push(400);
+            res.writeHead(400).end(String(e));
+          }
+        }, this.delayMs);
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Stops listening (connections are refused until start() again). */
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private decode(body: { resourceSpans?: Array<{ resource?: { attributes?: Array<{ key: string; value: AnyValue }> }; scopeSpans?: Array<{ scope?: { name?: string }; spans?: Array<Record<string, unknown>> }> }> }): void {
+    for (const rs of body.resourceSpans ?? []) {
+      const resource = attrs(rs.resource?.attributes);
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const s of ss.spans ?? []) {
+          this.spans.push({
+            traceId: ns(s.traceId), spanId: ns(s.spanId), parentSpanId: ns(s.parentSpanId), name: ns(s.name), kind: Number(s.kind),
+            startNs: ns(s.startTimeUnixNano), endNs: ns(s.endTimeUnixNano),
+            attributes: attrs(s.attributes as Array<{ key: string; value: AnyValue }>),
+            status: (s.status ?? { code: 0 }) as { code: number; message?: string },
+            events: ((s.events ?? []) as Array<{ name: string; timeUnixNano: unknown; attributes?: Array<{ key: string; value: AnyValue }> }>).map((e) => ({ name: e.name, timeNs: ns(e.timeUnixNano), attributes: attrs(e.attributes) })),
+            links: ((s.links ?? []) as Array<{ traceId: string; spanId: string; attributes?: Array<{ key: string; value: AnyValue }> }>).map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: attrs(l.attributes) })),
+            resource, scope: ss.scope?.name ?? '',
+          });
+        }
+      }
+    }
+  }
+
+  /** Spans grouped by span id, to count duplicates. */
+  counts(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const s of this.spans) m.set(s.spanId, (m.get(s.spanId) ?? 0) + 1);
+    return m;
+  }
+}

@@ -264,6 +264,8 @@ export class Agent {
         this.stats.spansExported += spans.length;
         this.backoffMs = 0;
         this.lastError = null;
+        // After every accepted batch: a kill can then re-send at most the batch in flight.
+        this.saveCheckpointSafely();
         continue;
       }
       this.lastError = outcome.error;
@@ -280,9 +282,11 @@ export class Agent {
       this.deps.log(`warning: export failed, retrying in ${this.backoffMs} ms: ${outcome.error}`);
       break;
     }
-    if (this.dirty) {
-      try { this.saveCheckpoint(); } catch (e) { this.deps.log(`warning: cannot save checkpoint: ${(e as Error).message}`); }
-    }
+    if (this.dirty) this.saveCheckpointSafely();
+  }
+
+  private saveCheckpointSafely(): void {
+    try { this.saveCheckpoint(); } catch (e) { this.deps.log(`warning: cannot save checkpoint: ${(e as Error).message}`); }
   }
 
   /** Nothing readable, queued or waiting: --once may stop. In-flight calls wait for the grace period. */

@@ -6,7 +6,7 @@
  * "everything before here is exported" per file.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { parseRecordLine, journalFiles } from '../journal/reader.ts';
 import type { JournalRecord } from '../journal/record.ts';
 
@@ -23,15 +23,25 @@ interface FileState {
   ino: number;
   /** Bytes consumed: the end of the last complete line handed out. */
   offset: number;
+  /** Polls since the file was last listed (a rename can hide it from one listing). */
+  unseen: number;
 }
+
+/** How many polls a file may be missing before its position is forgotten (it was pruned). */
+const FORGET_AFTER_POLLS = 20;
 
 const READ_CHUNK = 1 << 20;
 
-/** Reads at most `max` bytes of a file from `offset`. */
-function readChunk(path: string, offset: number, max: number): Buffer {
+/**
+ * Reads at most `max` bytes of a file from `offset` — only if the file at `path` is still
+ * inode `ino` (when given): a rotation may have swapped journal.jsonl since we looked, and
+ * reading the new file at the old one's offset would misalign every line.
+ */
+function readChunk(path: string, offset: number, max: number, ino?: number): Buffer {
   let fd = -1;
   try {
     fd = openSync(path, 'r');
+    if (ino !== undefined && fstatSync(fd).ino !== ino) return Buffer.alloc(0);
     const buf = Buffer.allocUnsafe(max);
     const n = readSync(fd, buf, 0, max, offset);
     return buf.subarray(0, n);
@@ -82,17 +92,18 @@ export class JournalSource {
       if (!state || state.ino !== ino) {
         const id = firstLineId(path);
         if (!id) continue; // nothing complete yet
-        state = this.byId.get(id) ?? { id, path, ino, offset: this.start[id] ?? 0 };
+        state = this.byId.get(id) ?? { id, path, ino, offset: this.start[id] ?? 0, unseen: 0 };
         state.path = path;
         state.ino = ino;
         this.byId.set(id, state);
         this.byPath.set(path, state);
       }
+      state.unseen = 0;
       present.add(state.id);
       out.push(state);
     }
     for (const [path, s] of this.byPath) if (!present.has(s.id) || s.path !== path) this.byPath.delete(path);
-    for (const id of this.byId.keys()) if (!present.has(id)) this.byId.delete(id);
+    for (const [id, s] of this.byId) if (!present.has(id) && ++s.unseen > FORGET_AFTER_POLLS) this.byId.delete(id);
     return out;
   }
 
@@ -102,7 +113,7 @@ export class JournalSource {
     let left = budget;
     for (const file of this.refresh()) {
       while (left > 0) {
-        const chunk = readChunk(file.path, file.offset, Math.min(READ_CHUNK, Math.max(left, 64 << 10)));
+        const chunk = readChunk(file.path, file.offset, Math.min(READ_CHUNK, Math.max(left, 64 << 10)), file.ino);
         const last = chunk.lastIndexOf(0x0a);
         if (last < 0) {
           // A line longer than the chunk (or an unfinished one): try a bigger read once.
@@ -118,7 +129,7 @@ export class JournalSource {
   }
 
   private longLine(file: FileState, out: PositionedRecord[]): boolean {
-    const big = readChunk(file.path, file.offset, 64 << 20);
+    const big = readChunk(file.path, file.offset, 64 << 20, file.ino);
     const nl = big.indexOf(0x0a);
     if (nl < 0) return false;
     this.emit(file, big.subarray(0, nl + 1), out);

@@ -107,22 +107,28 @@ export class JournalSource {
     return out;
   }
 
-  /** Reads new complete lines, at most about `budget` bytes in all. */
+  /**
+   * Reads new complete lines, at most about `budget` bytes in all, strictly in file order:
+   * a later file is read only once every earlier one is read to its end, so an invocation's
+   * records (which rotation may split across files) arrive in the order they were written.
+   */
   poll(budget: number): PositionedRecord[] {
     const out: PositionedRecord[] = [];
     let left = budget;
     for (const file of this.refresh()) {
-      while (left > 0) {
-        const chunk = readChunk(file.path, file.offset, Math.min(READ_CHUNK, Math.max(left, 64 << 10)), file.ino);
+      for (;;) {
+        if (left <= 0) return out;
+        const want = Math.min(READ_CHUNK, Math.max(left, 64 << 10));
+        const chunk = readChunk(file.path, file.offset, want, file.ino);
         const last = chunk.lastIndexOf(0x0a);
         if (last < 0) {
-          // A line longer than the chunk (or an unfinished one): try a bigger read once.
-          if (chunk.length === 0 || !this.longLine(file, out)) break;
+          // A line longer than the chunk, or an unfinished last line: try one big read.
+          if (chunk.length < want || !this.longLine(file, out)) break;
           continue;
         }
         this.emit(file, chunk.subarray(0, last + 1), out);
         left -= last + 1;
-        if (chunk.length < READ_CHUNK) break;
+        if (chunk.length < want) break; // at the end of this file
       }
     }
     return out;

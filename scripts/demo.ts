@@ -4,6 +4,8 @@
  * sandbox network namespaces — ADD, CHECK, DEL each — then what was recorded, as
  * `cni-trace tail` prints it. Everything it creates is removed on exit, also on Ctrl-C.
  *   npm run demo [-- --pods N] [-- --keep-journal DIR]
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
+ * collector-config/compose.yaml up), the recorded traces are exported there too.
  * Needs root and the packages scripts/setup.sh installs.
  */
 import { cpSync, mkdirSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { wrapConflist } from '../src/cli/conflist.ts';
 import { invocationJson, invocationLine } from '../src/cli/tail.ts';
 import { InvocationIndex } from '../src/journal/invocations.ts';
 import { readJournal } from '../src/journal/reader.ts';
+import { execa } from 'execa';
+import { CLI } from '../test/support/agent-process.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace } from '../test/support/fixtures.ts';
 import { fullBridgeChain, writeConflists } from '../test/support/chains.ts';
@@ -74,6 +78,14 @@ try {
   }
   console.log('\nOne invocation as `cni-trace tail --json` gives it:');
   console.log(JSON.stringify(invocationJson(invocations[0]!), null, 2));
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    console.log(`\nExporting the traces to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent --once):`);
+    const exported = await execa(process.execPath, [CLI, 'agent', '--once', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--status-every', '0'], { reject: false, stdio: 'inherit' });
+    if (exported.exitCode === 0) {
+      console.log(`In Jaeger (http://localhost:16686) search service "cni-trace", or open trace ${invocations[0]!.traceId};`);
+      console.log('in Grafana (http://localhost:3000) use Explore → Tempo with that trace id.');
+    }
+  }
   if (values['keep-journal']) {
     mkdirSync(values['keep-journal'], { recursive: true, mode: 0o700 });
     cpSync(journal, values['keep-journal'], { recursive: true });

@@ -16,7 +16,6 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { writeFileAtomic } from '../cli/atomic-write.ts';
 import { InvocationIndex } from '../journal/invocations.ts';
-import { journalFiles, parseRecordLine } from '../journal/reader.ts';
 import type { JournalRecord } from '../journal/record.ts';
 import { spansFromInvocation } from '../trace/model.ts';
 import type { AgentConfig } from './config.ts';
@@ -27,10 +26,12 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
 export const STATUS_FILE = 'status.json';
 
 /** Bounds that keep memory flat however far behind the agent is. */
-const MAX_QUEUE = 4096;
-const READ_BUDGET = 8 << 20;
+const MAX_QUEUE = 2048;
+/** Journal bytes held for unexported invocations before reading pauses (records carry up to 64 KiB captures). */
+const MAX_PENDING_BYTES = 24 << 20;
+const READ_BUDGET = 2 << 20;
 const EXPORTED_MEMORY = 20_000;
-const LINK_MEMORY = 50_000;
+const LINK_MEMORY = 20_000;
 const MAX_BACKOFF_MS = 30_000;
 
 interface Checkpoint {
@@ -82,7 +83,8 @@ export class Agent {
   private readonly abandonedIds = new Set<string>();
   private readonly index = new InvocationIndex((_pid, spanId) => !this.abandonedIds.has(spanId));
   /** Positions of each pending invocation's records; and per file, how many pending at each offset. */
-  private readonly positions = new Map<string, Array<[string, number]>>();
+  private readonly positions = new Map<string, Array<[string, number, number]>>();
+  private pendingBytes = 0;
   private readonly pendingAt = new Map<string, Map<number, number>>();
   /** Invocations not yet ended: the time of their latest record (epoch ns). */
   private readonly open = new Map<string, bigint>();
@@ -110,7 +112,7 @@ export class Agent {
     this.source = new JournalSource(cfg.journal, checkpoint.files, (file, at) => {
       deps.log(`warning: skipped a line that is not a whole record (${file} at byte ${at})`);
     });
-    this.scanAdds();
+    if (Object.keys(checkpoint.files).length > 0) this.scanAdds(checkpoint.files);
   }
 
   private now(): number {
@@ -128,18 +130,21 @@ export class Agent {
     return { version: 1, files: {}, exported: [] };
   }
 
-  /** Learns the journal's ADDs (also those before the checkpoint) so DEL spans can link to them. */
-  private scanAdds(): void {
-    let files: string[];
-    try { files = journalFiles(this.cfg.journal); } catch { return; }
-    for (const file of files) {
-      let text: string;
-      try { text = readFileSync(file, 'utf8'); } catch { continue; }
-      for (const line of text.split('\n')) {
-        if (!line.includes('"invocation.begin"') || !line.includes('"command":"ADD"')) continue;
-        const rec = parseRecordLine(line);
-        if (rec?.rec === 'invocation.begin') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
+  /**
+   * Learns the ADDs recorded before the checkpoint (ingest sees the rest), so a DEL after a
+   * restart still links to its ADD. Streams each file in 1 MiB pieces: memory stays flat
+   * however long the journal is.
+   */
+  private scanAdds(until: Readonly<Record<string, number>>): void {
+    const scan = new JournalSource(this.cfg.journal, {}, () => {});
+    for (;;) {
+      const batch = scan.poll(1 << 20);
+      if (batch.length === 0) return;
+      for (const { rec, file, at } of batch) {
+        if (at >= (until[file] ?? 0)) continue;
+        if (rec.rec === 'invocation.begin' && rec.command === 'ADD') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
       }
+      if (batch.every(({ file, at }) => at >= (until[file] ?? 0))) return;
     }
   }
 
@@ -164,8 +169,9 @@ export class Agent {
     if (this.exported.has(id)) return; // exported before a restart or as abandoned: done
     this.index.add(rec);
     const list = this.positions.get(id) ?? [];
-    list.push([pr.file, pr.at]);
+    list.push([pr.file, pr.at, pr.bytes]);
     this.positions.set(id, list);
+    this.pendingBytes += pr.bytes;
     const perFile = this.pendingAt.get(pr.file) ?? new Map<number, number>();
     perFile.set(pr.at, (perFile.get(pr.at) ?? 0) + 1);
     this.pendingAt.set(pr.file, perFile);
@@ -217,7 +223,8 @@ export class Agent {
   /** Forgets exported invocations and frees their positions. */
   private commit(ids: readonly string[]): void {
     for (const id of ids) {
-      for (const [file, at] of this.positions.get(id) ?? []) {
+      for (const [file, at, bytes] of this.positions.get(id) ?? []) {
+        this.pendingBytes -= bytes;
         const perFile = this.pendingAt.get(file);
         const n = perFile?.get(at) ?? 0;
         if (n <= 1) perFile?.delete(at);
@@ -245,10 +252,20 @@ export class Agent {
     this.dirty = false;
   }
 
-  /** One round: read what is new, find abandoned calls, export what is ready. Never throws. */
-  async tick(): Promise<void> {
-    if (this.queue.length < MAX_QUEUE) {
-      for (const pr of this.source.poll(READ_BUDGET)) this.ingest(pr);
+  /**
+   * One round: read what is new, find abandoned calls, export what is ready. Never throws.
+   * Returns how many records it read (0: caught up, or paused while the queue is full).
+   */
+  async tick(): Promise<number> {
+    let read = 0;
+    // Memory stays bounded: while exports are behind, stop reading (the journal is the buffer).
+    // With nothing queued, read on: the ends of open invocations must be found.
+    const full = this.queue.length >= MAX_QUEUE || (this.queue.length > 0 && this.pendingBytes > MAX_PENDING_BYTES);
+    if (!full) {
+      for (const pr of this.source.poll(READ_BUDGET)) {
+        this.ingest(pr);
+        read++;
+      }
     }
     this.markAbandoned();
     while (this.queue.length > 0 && this.now() >= this.retryAtMs) {
@@ -283,6 +300,7 @@ export class Agent {
       break;
     }
     if (this.dirty) this.saveCheckpointSafely();
+    return read;
   }
 
   private saveCheckpointSafely(): void {

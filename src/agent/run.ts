@@ -65,14 +65,15 @@ async function daemon(agent: Agent, cfg: AgentConfig, log: (line: string) => voi
   void stopped.then(() => { stop = true; });
   let lastStatus = Date.now();
   while (!stop) {
-    await agent.tick();
+    const read = await agent.tick();
     if (cfg.statusEveryMs > 0 && Date.now() - lastStatus >= cfg.statusEveryMs) {
       log(statusLine(agent.saveStatus()));
       lastStatus = Date.now();
     } else {
       agent.saveStatus();
     }
-    await Promise.race([sleep(cfg.intervalMs), stopped]);
+    // Catching up: go on at once; caught up: wait for the next interval.
+    if (read === 0 || agent.status().retries > 0 && agent.status().lastError) await Promise.race([sleep(cfg.intervalMs), stopped]);
   }
   await agent.tick(); // ship what is ready before exiting
   return 0;

@@ -15,6 +15,8 @@ export interface PositionedRecord {
   readonly file: string;
   /** Byte offset of the record's line in its file. */
   readonly at: number;
+  /** The line's length in bytes. */
+  readonly bytes: number;
 }
 
 interface FileState {
@@ -148,7 +150,7 @@ export class JournalSource {
       const nl = lines.indexOf(0x0a, pos);
       const at = file.offset + pos;
       const rec = parseRecordLine(lines.subarray(pos, nl).toString('utf8'));
-      if (rec) out.push({ rec, file: file.id, at });
+      if (rec) out.push({ rec, file: file.id, at, bytes: nl + 1 - pos });
       else if (nl > pos) {
         this.skipped++;
         this.onSkipped(file.path, at);

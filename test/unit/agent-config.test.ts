@@ -1,0 +1,64 @@
+/**
+ * The agent's configuration table: flags override environment variables, which override
+ * defaults; OTEL_* variables mean what the OpenTelemetry SDK specification says.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { agentHelp, describeHeaders, parseDuration, parseKeyValues, resolveConfig } from '../../src/agent/config.ts';
+
+test('defaults apply with no flags and no environment', () => {
+  const c = resolveConfig({}, {});
+  assert.equal(c.tracesUrl, 'http://localhost:4318/v1/traces');
+  assert.equal(c.journal, '/var/log/cni-trace');
+  assert.equal(c.stateDir, '/var/lib/cni-trace');
+  assert.equal(c.serviceName, 'cni-trace');
+  assert.equal(c.abandonAfterMs, 300_000);
+  assert.equal(c.disabled, false);
+});
+
+test('OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is', () => {
+  assert.equal(resolveConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).tracesUrl, 'http://c:4318/v1/traces');
+  assert.equal(resolveConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://t/custom' }).tracesUrl, 'https://t/custom');
+});
+
+test('a flag overrides the environment, which overrides the default', () => {
+  const env = { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://env/v1/traces', OTEL_SERVICE_NAME: 'from-env', CNI_TRACE_JOURNAL: '/env/journal', K8S_NODE_NAME: 'env-node' };
+  const c = resolveConfig({ endpoint: 'http://flag:4318', 'service-name': 'from-flag', journal: '/flag/journal', 'node-name': 'flag-node' }, env);
+  assert.deepEqual([c.tracesUrl, c.serviceName, c.journal, c.nodeName], ['http://flag:4318/v1/traces', 'from-flag', '/flag/journal', 'flag-node']);
+  const e = resolveConfig({}, env);
+  assert.deepEqual([e.tracesUrl, e.serviceName, e.journal, e.nodeName], ['http://env/v1/traces', 'from-env', '/env/journal', 'env-node']);
+});
+
+test('headers and resource attributes merge env lists with repeated flags, flags winning per key', () => {
+  const c = resolveConfig({ header: ['b=flag', 'c=3'], 'resource-attribute': ['team=net'] },
+    { OTEL_EXPORTER_OTLP_HEADERS: 'a=1,b=env', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,team=x%20y' });
+  assert.deepEqual(c.headers, { a: '1', b: 'flag', c: '3' });
+  assert.deepEqual(c.resourceAttributes, { 'deployment.environment': 'prod', team: 'net' });
+});
+
+test('OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES, which wins over the default', () => {
+  assert.equal(resolveConfig({}, { OTEL_RESOURCE_ATTRIBUTES: 'service.name=attr' }).serviceName, 'attr');
+  assert.equal(resolveConfig({}, { OTEL_RESOURCE_ATTRIBUTES: 'service.name=attr', OTEL_SERVICE_NAME: 'svc' }).serviceName, 'svc');
+});
+
+test('OTEL_SDK_DISABLED=true (any case) or --disabled turns export off', () => {
+  assert.equal(resolveConfig({}, { OTEL_SDK_DISABLED: 'TRUE' }).disabled, true);
+  assert.equal(resolveConfig({}, { OTEL_SDK_DISABLED: 'false' }).disabled, false);
+  assert.equal(resolveConfig({ disabled: true }, {}).disabled, true);
+});
+
+test('bad values are refused with a message naming them', () => {
+  assert.throws(() => resolveConfig({ endpoint: 'not a url' }, {}), /not a URL/);
+  assert.throws(() => resolveConfig({ batch: '0' }, {}), /--batch: must be a positive integer/);
+  assert.throws(() => resolveConfig({ 'abandon-after': '5 minutes' }, {}), /not a duration/);
+  assert.throws(() => parseKeyValues('novalue', 'OTEL_EXPORTER_OTLP_HEADERS'), /OTEL_EXPORTER_OTLP_HEADERS: "novalue…" is not KEY=VALUE/);
+  assert.deepEqual([parseDuration('500ms'), parseDuration('2s'), parseDuration('5m'), parseDuration('1h')], [500, 2000, 300_000, 3_600_000]);
+});
+
+test('--help lists every setting with its environment variable, and header values are never shown', () => {
+  const help = agentHelp();
+  for (const name of ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_SDK_DISABLED', '--once', '--status']) {
+    assert.ok(help.includes(name), name);
+  }
+  assert.equal(describeHeaders({ authorization: 'Bearer abc', 'x-key': 'k' }), 'authorization=***, x-key=***');
+});

@@ -66,7 +66,7 @@ export async function benchAgent(sizes: readonly number[]): Promise<string> {
     try {
       writeJournal(join(dir, 'journal'), n);
       const t0 = process.hrtime.bigint();
-      const agent = spawn(process.execPath, [...(process.env.AGENT_NODE_FLAGS ? process.env.AGENT_NODE_FLAGS.split(' ') : []), CLI, 'agent', '--once', '--journal', join(dir, 'journal'), '--state-dir', join(dir, 'state'), '--batch', '512', '--endpoint', receiver.endpoint], { env: benchEnv(), stdio: 'ignore' });
+      const agent = spawn(process.execPath, [CLI, 'agent', '--once', '--journal', join(dir, 'journal'), '--state-dir', join(dir, 'state'), '--batch', '512', '--endpoint', receiver.endpoint], { env: benchEnv(), stdio: 'ignore' });
       let peak = 0;
       const sampler = setInterval(() => { peak = Math.max(peak, peakRssMb(agent.pid!)); }, 50);
       const code = await new Promise<number | null>((resolve) => agent.on('exit', resolve));

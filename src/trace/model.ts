@@ -8,6 +8,7 @@
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type Link, type SpanContext } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { CniError } from '../cni/errors.ts';
 import type { Invocation, Step } from '../journal/invocations.ts';
 
 export const SCOPE = { name: 'cni-trace', version: '0.1.0' } as const;
@@ -46,9 +47,8 @@ function context(traceId: string, spanId: string, remote = false): SpanContext {
 function resultIps(inv: Invocation): string[] {
   if (inv.command !== 'ADD' || !inv.stdout || inv.stdout.truncated) return [];
   try {
-    const result = JSON.parse(inv.stdout.text) as { ips?: Array<{ address?: unknown }>; ip4?: { ip?: unknown } };
-    const ips = (result.ips ?? []).map((ip) => ip.address).filter((a): a is string => typeof a === 'string');
-    return ips;
+    const result = JSON.parse(inv.stdout.text) as { ips?: Array<{ address?: unknown }> };
+    return (result.ips ?? []).map((ip) => ip.address).filter((a): a is string => typeof a === 'string');
   } catch {
     return [];
   }
@@ -57,6 +57,15 @@ function resultIps(inv: Invocation): string[] {
 function set(attrs: Attributes, key: string, value: string | number | boolean | string[] | undefined | null): void {
   if (value === undefined || value === null || value === '') return;
   attrs[key] = value;
+}
+
+/** A CNI error as attributes: error.type is low-cardinality (`cni.<code>`), as semconv asks. */
+function setError(a: Attributes, error: CniError | undefined): void {
+  if (!error) return;
+  set(a, 'error.type', `cni.${error.code}`);
+  set(a, 'cni.error.code', error.code);
+  set(a, 'cni.error.msg', error.msg);
+  set(a, 'cni.error.details', error.details);
 }
 
 /** The root span's attributes. */
@@ -77,12 +86,7 @@ export function invocationAttributes(inv: Invocation, nodeName: string): Attribu
   set(a, 'process.pid', inv.pid);
   const ips = resultIps(inv);
   if (ips.length > 0) a['cni.result.ips'] = ips;
-  if (inv.error) {
-    set(a, 'error.type', `cni.${inv.error.code}`);
-    set(a, 'cni.error.code', inv.error.code);
-    set(a, 'cni.error.msg', inv.error.msg);
-    set(a, 'cni.error.details', inv.error.details);
-  }
+  setError(a, inv.error);
   if (inv.status === 'abandoned') {
     a['cni.abandoned'] = true;
     a['error.type'] = 'abandoned';
@@ -102,12 +106,7 @@ export function stepAttributes(inv: Invocation, step: Step): Attributes {
   set(a, 'container.id', inv.containerId);
   set(a, 'network.interface.name', inv.ifname);
   set(a, 'cni.skipped', step.skipped);
-  if (step.error) {
-    set(a, 'error.type', `cni.${step.error.code}`);
-    set(a, 'cni.error.code', step.error.code);
-    set(a, 'cni.error.msg', step.error.msg);
-    set(a, 'cni.error.details', step.error.details);
-  }
+  setError(a, step.error);
   if (step.stderr?.truncated) a['cni.stderr.bytes'] = step.stderr.bytes;
   if (step.status === 'abandoned') a['cni.abandoned'] = true;
   return a;

@@ -1,0 +1,50 @@
+/**
+ * Selecting invocations, shared by `tail`, `stats`, `show` and the TUI: by text (pod,
+ * namespace, plugin, container id, network, command), by pod, namespace or plugin, errors
+ * only, slow only, and by age.
+ */
+import type { Invocation } from '../journal/invocations.ts';
+
+export interface InvocationFilter {
+  /** Case-insensitive substring of pod, namespace, plugin, container id, network or command. */
+  readonly text?: string;
+  readonly pod?: string;
+  readonly namespace?: string;
+  readonly plugin?: string;
+  readonly errorsOnly?: boolean;
+  /** Only invocations at least this slow (ms); in-flight ones count with their age so far. */
+  readonly slowerThanMs?: number;
+  /** Only invocations that started at or after this time (epoch ns). */
+  readonly sinceNs?: bigint;
+}
+
+/** Failed, or abandoned: what `--errors` and the TUI's `e` show. */
+export function isError(inv: Invocation): boolean {
+  return inv.status === 'error' || inv.status === 'abandoned';
+}
+
+/** Duration in ms; for an in-flight invocation, its age at `nowMs`. */
+export function elapsedMs(inv: Invocation, nowMs: number): number | null {
+  if (inv.durationMs !== null) return inv.durationMs;
+  if (inv.status === 'in-flight' && inv.startNs) return Math.max(0, nowMs - Number(BigInt(inv.startNs) / 1_000_000n));
+  return null;
+}
+
+/** True when the invocation passes every criterion set in the filter. */
+export function matches(inv: Invocation, f: InvocationFilter, nowMs = Date.now()): boolean {
+  if (f.errorsOnly && !isError(inv)) return false;
+  if (f.pod !== undefined && inv.pod.name !== f.pod) return false;
+  if (f.namespace !== undefined && inv.pod.namespace !== f.namespace) return false;
+  if (f.plugin !== undefined && !inv.steps.some((s) => s.plugin === f.plugin)) return false;
+  if (f.sinceNs !== undefined && (!inv.startNs || BigInt(inv.startNs) < f.sinceNs)) return false;
+  if (f.slowerThanMs !== undefined) {
+    const ms = elapsedMs(inv, nowMs);
+    if (ms === null || ms < f.slowerThanMs) return false;
+  }
+  if (f.text) {
+    const needle = f.text.toLowerCase();
+    const hay = [inv.pod.name, inv.pod.namespace, inv.containerId, inv.network, inv.command, inv.traceId, ...inv.steps.map((s) => s.plugin)];
+    if (!hay.some((h) => h?.toLowerCase().includes(needle))) return false;
+  }
+  return true;
+}

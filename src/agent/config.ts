@@ -5,6 +5,9 @@
  * secrets: they are never printed, only their names.
  */
 import { hostname } from 'node:os';
+import { parseDuration } from '../view/duration.ts';
+
+export { parseDuration };
 
 export interface AgentConfig {
   readonly journal: string;
@@ -50,14 +53,6 @@ export const SETTINGS = {
   statusEvery: { flag: 'status-every', default: '60s', help: 'how often to log a status line (0: never)' },
   onceAttempts: { flag: 'once-attempts', default: '5', help: 'with --once: export attempts before giving up' },
 } as const satisfies Record<string, Setting>;
-
-/** "500ms", "2s", "5m", "1h" → milliseconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) throw new Error(`not a duration: "${text}" (use e.g. 500ms, 30s, 5m)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * unit;
-}
 
 /** "k=v,k2=v2" (values percent-decoded, as the OTel spec says for OTEL_*_HEADERS/ATTRIBUTES). */
 export function parseKeyValues(text: string, what: string): Record<string, string> {

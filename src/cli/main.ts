@@ -8,7 +8,11 @@ import { parseArgs } from 'node:util';
 import { writeFileAtomic } from './atomic-write.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
 import { installPlugin } from './install.ts';
-import { tail } from './tail.ts';
+import { podSelector, tail } from './tail.ts';
+import { renderInvocation, show, type ShowSelector } from './show.ts';
+import { renderStats, statsReport } from './stats.ts';
+import { parseDuration } from '../view/duration.ts';
+import type { InvocationFilter } from '../view/filter.ts';
 import { agentCommand } from './agent-command.ts';
 
 const HELP: Record<string, string> = {
@@ -21,6 +25,8 @@ Commands:
   unwrap FILE    give the original conflist back
   install        put the plugin executable into a CNI bin dir
   tail           print recorded invocations (one line or JSON object each)
+  show           one invocation as a waterfall with all its details
+  stats          latency percentiles per plugin and command, the slowest calls
   agent          export the journal as OpenTelemetry traces (OTLP/HTTP)
 
 Run "cni-trace <command> --help" for a command's flags.`,
@@ -39,19 +45,53 @@ unwrap(wrap(x)) equals x.`,
 Installs the plugin executable as DIR/cni-trace (atomically, mode 0755). It runs with the
 Node binary that runs this command (absolute path in its "#!" line), so the runtime needs
 no node on its PATH.`,
-  tail: `Usage: cni-trace tail [--journal DIR] [--json] [--follow]
+  tail: `Usage: cni-trace tail [--journal DIR] [--follow] [--last N] [--since DURATION]
+                      [--pod [NS/]NAME] [--namespace NS] [--plugin TYPE] [--errors] [--json]
 
 Prints one line per recorded invocation: time, command, status, duration, pod,
 container, interface, network and each step's plugin and duration.
-  --journal DIR  the journal directory (default /var/log/cni-trace)
-  --json         one JSON object per invocation (fields in the README)
-  --follow       keep printing invocations as they end
+  --journal DIR      the journal directory (default /var/log/cni-trace)
+  -f, --follow       keep printing invocations as they end
+  --last N           of what is recorded, only the last N (then follow, with -f)
+  --since DURATION   only invocations that started within DURATION (30s, 5m, 2h)
+  --pod [NS/]NAME    only this pod's invocations
+  --namespace NS     only pods in this namespace
+  --plugin TYPE      only invocations that ran this plugin
+  --errors           only failed and abandoned invocations
+  --json             one JSON object per invocation (fields in the README)
 Colour only on a terminal, never with NO_COLOR set.`,
+  show: `Usage: cni-trace show ID [--journal DIR] [--width N]
+       cni-trace show --pod [NS/]NAME [--journal DIR]
+
+Prints one invocation: identity and outcome, a waterfall of its steps on a shared
+time axis, then each step's config (stdin), result or error, stderr, and the env.
+ID is a trace id or span id, or a prefix of one; --pod shows the pod's latest.`,
+  stats: `Usage: cni-trace stats [--journal DIR] [--since DURATION] [--json]
+
+Per plugin and command: count, errors, p50, p95, p99 and max duration; then the
+slowest invocations. "(invocation)" rows are whole CNI calls.`,
 };
 
 function fail(message: string): never {
   process.stderr.write(`cni-trace: ${message}\n`);
   process.exit(1);
+}
+
+/** The selection flags tail and stats share, as a filter. */
+function selection(values: { since?: string; pod?: string; namespace?: string; plugin?: string; errors?: boolean }): InvocationFilter {
+  const f: { -readonly [K in keyof InvocationFilter]: InvocationFilter[K] } = {};
+  if (values.since) {
+    try {
+      f.sinceNs = BigInt(Date.now() - parseDuration(values.since)) * 1_000_000n;
+    } catch (e) {
+      fail(`--since: ${(e as Error).message}`);
+    }
+  }
+  if (values.pod) Object.assign(f, podSelector(values.pod));
+  if (values.namespace) f.namespace = values.namespace;
+  if (values.plugin) f.plugin = values.plugin;
+  if (values.errors) f.errorsOnly = true;
+  return f;
 }
 
 function rewrite(args: string[], name: 'wrap' | 'unwrap'): void {
@@ -114,7 +154,11 @@ function main(argv: string[]): void {
       case 'tail': {
         const { values } = parseArgs({
           args: rest,
-          options: { journal: { type: 'string', default: '/var/log/cni-trace' }, json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, help: { type: 'boolean', short: 'h' } },
+          options: {
+            journal: { type: 'string', default: '/var/log/cni-trace' }, json: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' },
+            last: { type: 'string' }, since: { type: 'string' }, pod: { type: 'string' }, namespace: { type: 'string' }, plugin: { type: 'string' },
+            errors: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+          },
         });
         if (values.help) return void console.log(HELP.tail);
         if (!existsSync(values.journal)) {
@@ -122,12 +166,41 @@ function main(argv: string[]): void {
           if (!values.follow) fail(`tail: ${hint}`);
           process.stderr.write(`cni-trace: ${hint}; waiting for it\n`);
         }
+        const last = values.last === undefined ? undefined : Number(values.last);
+        if (last !== undefined && (!Number.isInteger(last) || last < 0)) fail(`tail: --last must be a whole number, got "${values.last}"`);
+        const filter = selection(values);
         const stop = tail({
           journal: values.journal, json: values.json ?? false, follow: values.follow ?? false,
           colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
           write: (line) => process.stdout.write(line + '\n'),
+          filter, ...(last !== undefined ? { last } : {}),
         });
         if (values.follow) for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { stop(); process.exit(0); });
+        return;
+      }
+      case 'show': {
+        const { values, positionals } = parseArgs({
+          args: rest, allowPositionals: true,
+          options: { journal: { type: 'string', default: '/var/log/cni-trace' }, pod: { type: 'string' }, width: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+        });
+        if (values.help) return void console.log(HELP.show);
+        if ((positionals.length === 1) === Boolean(values.pod)) fail('show: give an ID or --pod [NS/]NAME (see --help)');
+        const sel: ShowSelector = values.pod ? podSelector(values.pod) as ShowSelector : { id: positionals[0]! };
+        const found = show(values.journal, sel);
+        if (typeof found === 'string') fail(`show: ${found}`);
+        const width = values.width ? Number(values.width) : process.stdout.columns ?? 100;
+        console.log(renderInvocation(found, { colour: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR, width }));
+        return;
+      }
+      case 'stats': {
+        const { values } = parseArgs({
+          args: rest,
+          options: { journal: { type: 'string', default: '/var/log/cni-trace' }, since: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        });
+        if (values.help) return void console.log(HELP.stats);
+        if (!existsSync(values.journal)) fail(`stats: no journal at ${values.journal}`);
+        const report = statsReport(values.journal, selection(values));
+        console.log(values.json ? JSON.stringify(report, null, 2) : renderStats(report));
         return;
       }
       case 'agent':

@@ -1,10 +1,12 @@
 /**
- * `cni-trace tail`: one line (or one JSON object) per invocation. Without --follow it prints
- * the journal's invocations and exits; with --follow it then prints each new invocation as
- * it ends (or as abandoned when its wrapper died without ending it).
+ * `cni-trace tail`: one line (or one JSON object) per invocation, selected like `hubble
+ * observe` and `kubectl logs` select (--last, --since, --pod, --namespace, --plugin,
+ * --errors). Without --follow it prints the journal's invocations and exits; with --follow it
+ * then prints each new invocation as it ends (or as abandoned when its wrapper died).
  */
 import { followJournal, readJournal } from '../journal/reader.ts';
 import { InvocationIndex, rfc3339, type Invocation } from '../journal/invocations.ts';
+import { matches, type InvocationFilter } from '../view/filter.ts';
 
 /** The stable JSON shape of `tail --json` (README, "tail"). */
 export function invocationJson(inv: Invocation): Record<string, unknown> {
@@ -65,16 +67,28 @@ export interface TailOptions {
   readonly follow: boolean;
   readonly colour: boolean;
   readonly write: (line: string) => void;
+  /** Which invocations to print (also while following). */
+  readonly filter?: InvocationFilter;
+  /** Of the journal's matching invocations, print only the last N. */
+  readonly last?: number;
+}
+
+/** "ns/name" or "name", as `--pod` takes it. */
+export function podSelector(value: string): Pick<InvocationFilter, 'pod' | 'namespace'> {
+  const slash = value.indexOf('/');
+  return slash < 0 ? { pod: value } : { namespace: value.slice(0, slash), pod: value.slice(slash + 1) };
 }
 
 /** Prints the journal; with follow, returns a stop function and keeps printing. */
 export function tail(opts: TailOptions): () => void {
+  const filter = opts.filter ?? {};
   const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour));
   const index = new InvocationIndex();
   for (const rec of readJournal(opts.journal)) index.add(rec);
   const printed = new Set<string>();
+  const existing = index.list().filter((inv) => matches(inv, filter));
+  for (const inv of opts.last !== undefined ? existing.slice(Math.max(0, existing.length - opts.last)) : existing) print(inv);
   for (const inv of index.list()) {
-    print(inv);
     if (inv.status !== 'in-flight') {
       printed.add(inv.spanId);
       index.forget(inv.spanId);
@@ -90,7 +104,7 @@ export function tail(opts: TailOptions): () => void {
   const timer = setInterval(() => {
     for (const inv of index.list()) {
       if (inv.status === 'in-flight' || printed.has(inv.spanId)) continue;
-      print(inv);
+      if (matches(inv, filter)) print(inv);
       index.forget(inv.spanId);
     }
   }, 250);

@@ -1,0 +1,97 @@
+/**
+ * `cni-trace show ID | --pod ns/name`: one invocation as a text waterfall with everything the
+ * journal holds about it — identity, outcome, each step's bar on a shared time axis, then per
+ * step its config (stdin), result or error, stderr, and the call's CNI_* env.
+ */
+import { InvocationIndex, rfc3339, type Invocation, type Step } from '../journal/invocations.ts';
+import { readJournal } from '../journal/reader.ts';
+import { formatMs, waterfall } from '../view/waterfall.ts';
+import { escapeControl } from './tail.ts';
+
+export type ShowSelector = { id: string } | { namespace?: string; pod: string };
+
+/**
+ * The invocation a selector names: the one whose trace id or span id starts with `id` (the
+ * latest when a full trace id holds several calls), or a pod's latest invocation.
+ */
+export function findInvocation(invocations: readonly Invocation[], sel: ShowSelector): Invocation | undefined | 'ambiguous' {
+  if ('id' in sel) {
+    const id = sel.id.toLowerCase();
+    const hits = invocations.filter((i) => i.traceId.startsWith(id) || i.spanId.startsWith(id));
+    if (hits.length > 1 && !hits.every((h) => h.traceId === id)) return 'ambiguous';
+    return hits.at(-1);
+  }
+  return invocations.filter((i) => i.pod.name === sel.pod && (sel.namespace === undefined || i.pod.namespace === sel.namespace)).at(-1);
+}
+
+const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m', skipped: '\x1b[2m' } as const;
+
+function paint(text: string, status: keyof typeof COLOURS, colour: boolean): string {
+  return colour ? `${COLOURS[status]}${text}\x1b[0m` : text;
+}
+
+/** Journal text made safe for a terminal, line by line (control characters shown escaped). */
+function safe(text: string): string {
+  return text.split('\n').map(escapeControl).join('\n');
+}
+
+function indent(text: string, by = '    '): string {
+  return safe(text).split('\n').map((l) => by + l).join('\n');
+}
+
+function pretty(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+}
+
+/** The result/stdout text, pretty-printed when it is JSON. */
+function streamText(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+function stepSection(s: Step): string {
+  const lines = [`── ${s.index}. ${safe(s.plugin)} ${s.command} — ${s.status}, ${formatMs(s.durationMs)}${s.exitCode !== null ? `, exit ${s.exitCode}` : ''}${s.signal ? `, ${s.signal}` : ''}`];
+  lines.push(`  path: ${safe(s.path ?? '(not found in CNI_PATH)')}`);
+  if (s.skipped) lines.push(`  skipped: ${safe(s.skipped)}`);
+  if (s.error) lines.push(`  error ${s.error.code}: ${safe(s.error.msg)}${s.error.details ? ` (${safe(s.error.details)})` : ''}`);
+  if (s.stdin !== undefined) lines.push('  stdin:', indent(pretty(s.stdin)));
+  if (s.stdout?.text) lines.push(`  stdout${s.stdout.truncated ? ` (first ${s.stdout.text.length} of ${s.stdout.bytes} bytes)` : ''}:`, indent(streamText(s.stdout.text)));
+  if (s.stderr?.text) lines.push(`  stderr${s.stderr.truncated ? ` (first ${s.stderr.text.length} of ${s.stderr.bytes} bytes)` : ''}:`, indent(s.stderr.text.replace(/\n$/, '')));
+  return lines.join('\n');
+}
+
+/** The whole text of `show`, `width` columns wide. */
+export function renderInvocation(inv: Invocation, opts: { colour: boolean; width: number; nowNs?: bigint }): string {
+  const label = Math.max(...inv.steps.map((s) => s.plugin.length), 8);
+  const axis = Math.max(10, opts.width - label - 14);
+  const out: string[] = [];
+  const pod = inv.pod.name ? safe(`${inv.pod.namespace ?? '-'}/${inv.pod.name}`) : '-';
+  out.push(`${inv.command} ${paint(inv.status, inv.status, opts.colour)} ${formatMs(inv.durationMs)}  pod ${pod}  container ${safe(inv.containerId)}`);
+  out.push(`network ${safe(inv.network)} (CNI ${safe(inv.cniVersion)})  interface ${safe(inv.ifname)}  netns ${safe(inv.netns || '-')}`);
+  out.push(`start ${inv.startNs ? rfc3339(inv.startNs) : '?'}  trace ${inv.traceId}  span ${inv.spanId}${inv.parentSpanId ? `  parent ${inv.parentSpanId}` : ''}`);
+  if (inv.pod.uid) out.push(`pod uid ${safe(inv.pod.uid)}`);
+  if (inv.error) out.push(paint(`error ${inv.error.code}: ${safe(inv.error.msg)}${inv.error.details ? ` (${safe(inv.error.details)})` : ''}`, 'error', opts.colour));
+  out.push('');
+  for (const bar of waterfall(inv, axis, opts.nowNs)) {
+    const track = ' '.repeat(bar.offset) + '█'.repeat(bar.width) + ' '.repeat(Math.max(0, axis - bar.offset - bar.width));
+    out.push(`${safe(bar.step.plugin).padEnd(label)} │${paint(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
+  }
+  out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
+  for (const s of inv.steps) out.push('', stepSection(s));
+  if (Object.keys(inv.env).length > 0) out.push('', '── env', ...Object.entries(inv.env).map(([k, v]) => `  ${k}=${safe(v)}`));
+  if (inv.stdout?.text) out.push('', '── what the runtime got', indent(streamText(inv.stdout.text)));
+  return out.join('\n');
+}
+
+/** Reads the journal and finds the invocation, or explains why not. */
+export function show(journal: string, sel: ShowSelector): Invocation | string {
+  const index = new InvocationIndex();
+  for (const rec of readJournal(journal)) index.add(rec);
+  const found = findInvocation(index.list(), sel);
+  if (found === 'ambiguous') return `"${'id' in sel ? sel.id : ''}" matches more than one invocation: give more of the id`;
+  if (!found) return 'id' in sel ? `no invocation with trace or span id ${sel.id} in ${journal}` : `no invocation of pod ${sel.namespace ? `${sel.namespace}/` : ''}${sel.pod} in ${journal}`;
+  return found;
+}

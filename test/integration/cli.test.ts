@@ -19,7 +19,7 @@ const cli = (args: string[], opts: { env?: Record<string, string> } = {}) =>
   execa(process.execPath, [CLI, ...args], { reject: false, env: opts.env ?? {}, extendEnv: true });
 
 test('every command has --help', async () => {
-  for (const cmd of [[], ['wrap'], ['unwrap'], ['install'], ['tail']]) {
+  for (const cmd of [[], ['wrap'], ['unwrap'], ['install'], ['tail'], ['show'], ['stats'], ['agent']]) {
     const r = await cli([...cmd, '--help']);
     assert.equal(r.exitCode, 0, cmd.join(' '));
     assert.match(r.stdout, /Usage: cni-trace/);
@@ -93,6 +93,34 @@ test('tail prints one line per invocation and --json the documented fields', asy
   assert.equal(json[1].status, 'error');
   assert.deepEqual(json[1].error, { code: 120, msg: 'pool \u001b[31mempty' });
   assert.deepEqual(json[1].steps.map((s: { plugin: string; status: string }) => [s.plugin, s.status]), [['fx-ok', 'ok'], ['fx-bad', 'error']]);
+});
+
+test('show, stats and tail\'s selection flags work from the command line', async () => {
+  const bin = join(sb.dir, 'views-bin');
+  assert.equal((await cli(['install', '--bin-dir', bin])).exitCode, 0);
+  installFixtures(bin, ['fx-ok', 'fx-bad']);
+  const journal = join(sb.dir, 'views-journal');
+  for (const [pod, delegates] of [['a', [{ type: 'fx-ok' }]], ['b', [{ type: 'fx-ok' }, { type: 'fx-bad', fx: { mode: 'fail', code: 7, msg: 'nope' } }]]] as const) {
+    await execa(join(bin, 'cni-trace'), [], {
+      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `c-${pod}`, CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: bin, CNI_ARGS: `K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=${pod}` },
+      extendEnv: false, reject: false,
+      input: JSON.stringify({ cniVersion: '1.0.0', name: 'viewsnet', type: 'cni-trace', journalDir: journal, delegates }),
+    });
+  }
+  const errors = await cli(['tail', '--journal', journal, '--errors', '--json']);
+  assert.deepEqual(errors.stdout.trim().split('\n').map((l) => JSON.parse(l).pod.name), ['b']);
+  assert.equal((await cli(['tail', '--journal', journal, '--pod', 'ns1/a', '--since', '10m'])).stdout.trim().split('\n').length, 1);
+  assert.equal((await cli(['tail', '--journal', journal, '--last', 'x'])).exitCode, 1);
+  const shown = await cli(['show', '--pod', 'ns1/b', '--journal', journal, '--width', '70'], { env: { NO_COLOR: '1' } });
+  assert.equal(shown.exitCode, 0, shown.stderr);
+  assert.match(shown.stdout, /^fx-bad +│ *█+ *│/m);
+  assert.match(shown.stdout, /error 7: nope/);
+  const missing = await cli(['show', 'deadbeefdeadbeef', '--journal', journal]);
+  assert.equal(missing.exitCode, 1);
+  assert.match(missing.stderr, /no invocation with trace or span id deadbeefdeadbeef/);
+  const stats = JSON.parse((await cli(['stats', '--journal', journal, '--json'])).stdout);
+  assert.equal(stats.invocations, 2);
+  assert.deepEqual(stats.rows.find((r: { plugin: string }) => r.plugin === 'fx-bad').errors, 1);
 });
 
 test('tail on a directory with no journal says so and fails', async () => {

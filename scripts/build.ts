@@ -2,7 +2,8 @@
  * Builds the executables with esbuild:
  *  - dist/cni-trace.cjs: the plugin (wrapper/main.ts), one self-contained CommonJS file, so a
  *    CNI call loads one file and no node_modules (docs/decisions.md, "hot path");
- *  - dist/cli.js: the `cni-trace` command, ESM, with its npm dependencies left external.
+ *  - dist/cli.js (+ dist/chunks/): the `cni-trace` command, ESM, npm dependencies external,
+ *    each command's heavy dependencies in a chunk loaded only when that command runs.
  */
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
@@ -19,9 +20,13 @@ await build({
   logLevel: 'warning',
 });
 
+// Split at dynamic imports, so `cni-trace tail` does not load OpenTelemetry or Ink: each
+// command's chunk imports its own packages.
 await build({
-  entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/cli.js',
+  entryPoints: { cli: 'src/cli/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node22',

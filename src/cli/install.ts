@@ -4,7 +4,7 @@
  * runs this command, so a runtime can exec it with no `node` on its PATH. (A self-contained
  * executable without any Node on the host is the subject of a later issue.)
  */
-import { readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.ts';
@@ -12,9 +12,10 @@ import { writeFileAtomic } from './atomic-write.ts';
 /** Linux reads at most 255 bytes of a "#!" line (BINPRM_BUF_SIZE). */
 const MAX_SHEBANG = 255;
 
-/** Where the built plugin bundle is, next to the CLI bundle in dist/. */
+/** Where the built plugin bundle is: in dist/, beside the CLI (or one up, from a code-split chunk). */
 export function pluginBundlePath(): string {
-  return fileURLToPath(new URL('./cni-trace.cjs', import.meta.url));
+  const candidates = ['./cni-trace.cjs', '../cni-trace.cjs'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
 /** Installs the plugin as DIR/cni-trace (atomically, mode 0755); returns its path. */

@@ -13,7 +13,6 @@ import { renderInvocation, show, type ShowSelector } from './show.ts';
 import { renderStats, statsReport } from './stats.ts';
 import { parseDuration } from '../view/duration.ts';
 import type { InvocationFilter } from '../view/filter.ts';
-import { agentCommand } from './agent-command.ts';
 
 const HELP: Record<string, string> = {
   main: `cni-trace — see the network half of pod startup
@@ -204,7 +203,9 @@ function main(argv: string[]): void {
         return;
       }
       case 'agent':
-        return void agentCommand(rest).then((code) => { process.exitCode = code; }, (e: Error) => fail(`agent: ${e.message}`));
+        // Loaded only for this command: it brings OpenTelemetry (docs/decisions.md).
+        return void import('./agent-command.ts').then(({ agentCommand }) => agentCommand(rest))
+          .then((code) => { process.exitCode = code; }, (e: Error) => fail(`agent: ${e.message}`));
       default:
         fail(`unknown command "${command}" (see cni-trace --help)`);
     }

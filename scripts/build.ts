@@ -6,7 +6,9 @@
  *    each command's heavy dependencies in a chunk loaded only when that command runs.
  */
 import { build } from 'esbuild';
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
 
 await build({
   entryPoints: ['wrapper/main.ts'],

@@ -1,0 +1,162 @@
+/**
+ * Records into the state. A Feed delivers the journal's records, and which unfinished
+ * invocations' wrappers are gone; useJournal batches what arrives and dispatches at most once
+ * per `batchMs`, so a node doing hundreds of invocations a second costs ten renders a second,
+ * not one per record.
+ */
+import { useEffect } from 'react';
+import { processAlive } from '../src/journal/invocations.ts';
+import { followJournal } from '../src/journal/reader.ts';
+import type { InvocationBegin, JournalRecord } from '../src/journal/record.ts';
+import { invocationOf, type Action } from './state.ts';
+
+/** Where a feed sends what it learns. */
+export interface FeedSink {
+  /** `horizonMs`: invocations that started before this (epoch ms) were left out. */
+  readonly records: (batch: readonly JournalRecord[], horizonMs?: number) => void;
+  /** Invocations that began, did not end, and whose wrapper is no longer running. */
+  readonly gone: (spanIds: readonly string[]) => void;
+}
+
+/** Starts delivering to `sink`; returns a function that stops it. */
+export type Feed = (sink: FeedSink) => () => void;
+
+export interface JournalFeedOptions {
+  readonly dir: string;
+  /** Finished invocations of the history to start with (every running one comes too). */
+  readonly last: number;
+  /** Is this wrapper pid still running? Default: it exists on this host. */
+  readonly alive?: (pid: number) => boolean;
+  /** How often running wrappers are checked (ms, default 1000). */
+  readonly livenessMs?: number;
+}
+
+/**
+ * The journal in `dir` as a feed: first the last `last` invocations and every running one,
+ * in one batch, then each record as it is written, across rotation. The history is what
+ * followJournal reads in its first pass, which it makes before returning: reading it with
+ * readJournal and then following from the end would lose what is written in between.
+ */
+export function journalFeed(opts: JournalFeedOptions): Feed {
+  const alive = opts.alive ?? processAlive;
+  return (sink) => {
+    const unfinished = new Map<string, number>(); // invocation span id → wrapper pid
+    let history: History | null = recentHistory(opts.last, (begin) => alive(begin.pid));
+    const stop = followJournal({
+      dir: opts.dir,
+      intervalMs: 100,
+      onRecord: (rec) => {
+        if (rec.rec === 'invocation.begin') unfinished.set(rec.spanId, rec.pid);
+        else if (rec.rec === 'invocation.end') unfinished.delete(rec.spanId);
+        if (history) history.add(rec);
+        else sink.records([rec]);
+      },
+    });
+    const past = history.result();
+    history = null;
+    const delivered = new Set(past.records.map(invocationOf));
+    for (const id of unfinished.keys()) if (!delivered.has(id)) unfinished.delete(id);
+    sink.records(past.records, past.horizonMs);
+    const probe = (): void => {
+      const dead = [...unfinished].filter(([, pid]) => !alive(pid)).map(([id]) => id);
+      for (const id of dead) unfinished.delete(id);
+      if (dead.length > 0) sink.gone(dead);
+    };
+    probe();
+    const timer = setInterval(probe, opts.livenessMs ?? 1000);
+    return () => {
+      stop();
+      clearInterval(timer);
+    };
+  };
+}
+
+/** The history as it is read, keeping only what will be shown. */
+export interface History {
+  readonly add: (rec: JournalRecord) => void;
+  /**
+   * The records kept, invocation by invocation in the order first seen; `horizonMs` is the
+   * latest start (epoch ms) of an invocation left out, -Infinity for none.
+   */
+  readonly result: () => { records: JournalRecord[]; horizonMs: number };
+}
+
+/**
+ * A history keeping the last `last` invocations first seen and every one `running` says runs:
+ * memory stays bounded (about twice `last` invocations) however long the journal is. The
+ * records of an invocation left out are dropped, also those that come after.
+ */
+export function recentHistory(last: number, running: (begin: InvocationBegin) => boolean): History {
+  const byId = new Map<string, JournalRecord[]>();
+  const leftOut = new Set<string>();
+  let horizonMs = -Infinity;
+  const trim = (): void => {
+    let excess = byId.size - last;
+    for (const [id, recs] of byId) {
+      if (excess-- <= 0) return;
+      const begin = recs.find((r) => r.rec === 'invocation.begin');
+      if (begin && !recs.some((r) => r.rec === 'invocation.end') && running(begin)) continue;
+      byId.delete(id);
+      leftOut.add(id);
+      if (begin) horizonMs = Math.max(horizonMs, Number(BigInt(begin.startNs) / 1_000_000n));
+    }
+  };
+  return {
+    add: (rec) => {
+      const id = invocationOf(rec);
+      if (leftOut.has(id)) return;
+      const recs = byId.get(id);
+      if (recs) recs.push(rec);
+      else byId.set(id, [rec]);
+      if (byId.size > 2 * last + 100) trim();
+    },
+    result: () => {
+      trim();
+      return { records: [...byId.values()].flat(), horizonMs };
+    },
+  };
+}
+
+/**
+ * Subscribes to `feed` while mounted and dispatches what it delivers: the first batch at
+ * once, then at most one `records` (and one `wrappers-gone`) action per `batchMs`.
+ */
+export function useJournal(feed: Feed, dispatch: (action: Action) => void, batchMs: number): void {
+  useEffect(() => {
+    let records: JournalRecord[] = [];
+    let horizonMs = -Infinity;
+    let gone: string[] = [];
+    let lastFlush = -Infinity;
+    let timer: NodeJS.Timeout | undefined;
+    const flush = (): void => {
+      timer = undefined;
+      lastFlush = Date.now();
+      if (records.length > 0) dispatch({ type: 'records', records, horizonMs });
+      if (gone.length > 0) dispatch({ type: 'wrappers-gone', spanIds: gone });
+      records = [];
+      horizonMs = -Infinity;
+      gone = [];
+    };
+    const schedule = (): void => {
+      if (timer) return;
+      const wait = lastFlush + batchMs - Date.now();
+      if (wait <= 0) flush();
+      else timer = setTimeout(flush, wait);
+    };
+    const stop = feed({
+      records: (batch, horizon = -Infinity) => {
+        for (const rec of batch) records.push(rec);
+        horizonMs = Math.max(horizonMs, horizon);
+        schedule();
+      },
+      gone: (spanIds) => {
+        for (const id of spanIds) gone.push(id);
+        schedule();
+      },
+    });
+    return () => {
+      stop();
+      clearTimeout(timer);
+    };
+  }, [feed, dispatch, batchMs]);
+}

@@ -6,7 +6,7 @@
  */
 import { useEffect } from 'react';
 import { processAlive } from '../src/journal/invocations.ts';
-import { followJournal } from '../src/journal/reader.ts';
+import { followJournal, readJournalTail } from '../src/journal/reader.ts';
 import type { InvocationBegin, JournalRecord } from '../src/journal/record.ts';
 import { invocationOf, type Action } from './state.ts';
 
@@ -32,31 +32,38 @@ export interface JournalFeedOptions {
 }
 
 /**
- * The journal in `dir` as a feed: first the last `last` invocations and every running one,
- * in one batch, then each record as it is written, across rotation. The history is what
- * followJournal reads in its first pass, which it makes before returning: reading it with
- * readJournal and then following from the end would lose what is written in between.
+ * The journal in `dir` as a feed: first the last `last` invocations and every running one
+ * among them, in one batch, then each record as it is written, across rotation. Following
+ * starts at the files' current ends before the history is read, so nothing written in
+ * between is lost (a record in both is folded once: the reducer replaces a record read
+ * twice). The history reads only the newest files that hold `last` invocations
+ * (readJournalTail), so a long journal costs the start-up what is shown, not its size.
  */
 export function journalFeed(opts: JournalFeedOptions): Feed {
   const alive = opts.alive ?? processAlive;
   return (sink) => {
     const unfinished = new Map<string, number>(); // invocation span id → wrapper pid
-    let history: History | null = recentHistory(opts.last, (begin) => alive(begin.pid));
+    const track = (rec: JournalRecord): void => {
+      if (rec.rec === 'invocation.begin') unfinished.set(rec.spanId, rec.pid);
+      else if (rec.rec === 'invocation.end') unfinished.delete(rec.spanId);
+    };
     const stop = followJournal({
       dir: opts.dir,
       intervalMs: 100,
+      fromEnd: true,
       onRecord: (rec) => {
-        if (rec.rec === 'invocation.begin') unfinished.set(rec.spanId, rec.pid);
-        else if (rec.rec === 'invocation.end') unfinished.delete(rec.spanId);
-        if (history) history.add(rec);
-        else sink.records([rec]);
+        track(rec);
+        sink.records([rec]);
       },
     });
+    const history = recentHistory(opts.last, (begin) => alive(begin.pid));
+    readJournalTail(opts.dir, opts.last, (rec) => history.add(rec));
     const past = history.result();
-    history = null;
-    const delivered = new Set(past.records.map(invocationOf));
-    for (const id of unfinished.keys()) if (!delivered.has(id)) unfinished.delete(id);
-    sink.records(past.records, past.horizonMs);
+    // An invocation that began in a file older than those read has no begin here: leave it out.
+    const begun = new Set(past.records.filter((r) => r.rec === 'invocation.begin').map(invocationOf));
+    const records = past.records.filter((r) => begun.has(invocationOf(r)));
+    for (const rec of records) track(rec);
+    sink.records(records, past.horizonMs);
     const probe = (): void => {
       const dead = [...unfinished].filter(([, pid]) => !alive(pid)).map(([id]) => id);
       for (const id of dead) unfinished.delete(id);

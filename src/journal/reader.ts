@@ -74,15 +74,15 @@ function pushLine(line: string, out: JournalRecord[], stats: ReadStats): void {
   }
 }
 
-/** Reads a file from `offset` to its end; returns the bytes and the file's identity. */
-export function readFrom(path: string, offset: number): { data: Buffer; ino: number; size: number } {
+/** Reads a file from `offset` to its end (or `max` bytes); returns the bytes and the file's identity. */
+export function readFrom(path: string, offset: number, max = Infinity): { data: Buffer; ino: number; size: number } {
   let fd = -1;
   try {
     fd = openSync(path, 'r');
     const st = fstatSync(fd);
     const size = st.size;
     if (size <= offset) return { data: Buffer.alloc(0), ino: st.ino, size };
-    const data = Buffer.allocUnsafe(size - offset);
+    const data = Buffer.allocUnsafe(Math.min(size - offset, max));
     let got = 0;
     while (got < data.length) {
       const n = readSync(fd, data, got, data.length - got, offset + got);
@@ -192,4 +192,47 @@ function inodeOf(path: string): number {
 
 function sizeOf(path: string): number {
   try { return statSync(path).size; } catch { return 0; }
+}
+
+const BEGIN_MARK = '"rec":"invocation.begin"';
+const TAIL_CHUNK = 1 << 20;
+
+/** Calls `each` with every chunk of a file, 1 MiB at a time (no whole-file buffer). */
+function eachChunk(path: string, each: (chunk: Buffer) => void): void {
+  for (let offset = 0; ;) {
+    const { data } = readFrom(path, offset, TAIL_CHUNK);
+    if (data.length === 0) return;
+    each(data);
+    offset += data.length;
+    if (data.length < TAIL_CHUNK) return;
+  }
+}
+
+/**
+ * The records of the newest journal files that together hold at least `invocations`
+ * invocation begins, in write order, streamed in 1 MiB pieces: the start of a view over a
+ * long journal costs what it shows, not the journal's size. Records of an invocation that
+ * began in an older file come without their begin. Returns how many lines were skipped.
+ */
+export function readJournalTail(dir: string, invocations: number, onRecord: (rec: JournalRecord) => void): number {
+  let files: string[];
+  try { files = journalFiles(dir); } catch { return 0; }
+  let from = files.length;
+  for (let begins = 0; from > 0 && begins < invocations;) {
+    from--;
+    eachChunk(files[from]!, (chunk) => { begins += chunk.toString('latin1').split(BEGIN_MARK).length - 1; });
+  }
+  let skipped = 0;
+  for (const file of files.slice(from)) {
+    const split = new LineSplitter();
+    const take = (line: string): void => {
+      const rec = parseRecordLine(line);
+      if (rec) onRecord(rec);
+      else if (line.trim() !== '') skipped++;
+    };
+    eachChunk(file, (chunk) => { for (const line of split.push(chunk)) take(line); });
+    const rest = split.rest();
+    if (rest) take(rest);
+  }
+  return skipped;
 }

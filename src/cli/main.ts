@@ -240,6 +240,13 @@ function main(argv: string[]): void {
         process.env.NODE_ENV ??= 'production';
         // Ink's colours (chalk) do not look at NO_COLOR themselves.
         if (process.env.NO_COLOR) process.env.FORCE_COLOR ??= '0';
+        // With CI set, Ink draws only a final frame and chalk drops colour (it checks that CI
+        // exists at all). The TUI runs only on a terminal, where a CI variable inherited by an
+        // interactive shell must not leave the screen blank and grey.
+        if (process.stdout.isTTY) {
+          delete process.env.CI;
+          delete process.env.CONTINUOUS_INTEGRATION;
+        }
         // Loaded only for this command: it brings Ink and React.
         return void import('../../tui/run.ts').then(({ runTui }) => runTui({
           ...(process.env.CNI_TRACE_TUI_METRICS ? { metricsFile: process.env.CNI_TRACE_TUI_METRICS } : {}),

@@ -105,6 +105,12 @@ test('a person watching the TUI sees in-flight calls tick, failures in red with 
 
   await pane.keys('Escape');
   await pane.waitFor((s) => s.includes('newest first') || s.includes('filter'), 'back to the list');
+
+  // A narrower terminal re-lays out: fewer columns, the rows still there.
+  await pane.resize(58, 20);
+  const narrow = await pane.waitFor((s) => !s.includes('NETWORK') && s.includes('STATUS'), 'the list re-laid out for 58 columns');
+  assert.ok(narrow.split('\n').every((l) => l.length <= 58), 'nothing wider than the terminal');
+  assert.match(narrow, /shop\/web-1/);
   await pane.keys('q');
   for (let i = 0; i < 30 && (await pane.alive()); i++) await sleep(100);
   assert.equal(await pane.alive(), false, 'q quits');

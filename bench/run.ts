@@ -7,6 +7,7 @@ import { benchChains } from './chain.ts';
 import { benchImports } from './hot-path-imports.ts';
 import { benchJournal } from './journal-append.ts';
 import { benchAgent } from './agent-export.ts';
+import { benchNestedShim } from './nested-shim.ts';
 
 const n = Number(process.argv[2] ?? 30);
 console.log(`# cni-trace benchmarks (N=${n}, ${new Date().toISOString()})\n`);
@@ -18,3 +19,5 @@ console.log('\n## Journal append latency (one record = one write(2), O_APPEND)\n
 console.log(await benchJournal(16, 1000));
 console.log('\n## Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)\n');
 console.log(await benchAgent([10_000, 50_000, 100_000]));
+console.log('\n## A shim in front of a nested plugin call (input for nested tracing)\n');
+console.log(benchNestedShim(n));

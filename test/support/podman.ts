@@ -46,6 +46,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ruleArgs } from './sandbox.ts';
 
 /** Name under which the busybox image is imported into each sandbox. */
 export const BUSYBOX_IMAGE = 'localhost/cnitrace-busybox:latest';
@@ -411,15 +412,6 @@ function natRules(bin: string): string[] | null {
   return r.ok ? r.stdout.split('\n').filter(Boolean) : null;
 }
 
-/** Splits an `iptables -S` rule into arguments (handles "quoted strings"). */
-function splitRule(rule: string): string[] {
-  const out: string[] = [];
-  for (const m of rule.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
-    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
-  }
-  return out;
-}
-
 /**
  * Removes portmap's CNI-HOSTPORT-* nat chains and the jumps to them, but only
  * when CNI-HOSTPORT-DNAT is empty (no port mapping of anyone is active).
@@ -430,7 +422,7 @@ function removePortmapChains(bin: string, report: CleanupReport): void {
   if (rules.some((r) => r.startsWith(`-A ${PORTMAP_DNAT} `))) return; // still in use
   const ours = new Set(PORTMAP_CHAINS);
   for (const rule of rules) {
-    const args = splitRule(rule);
+    const args = ruleArgs(rule);
     const j = args.indexOf('-j');
     if (args[0] !== '-A' || ours.has(args[1]!) || j < 0 || !ours.has(args[j + 1]!)) continue;
     const r = runSync(bin, ['-w', '5', '-t', 'nat', '-D', ...args.slice(1)]);

@@ -6,7 +6,7 @@
 import { InvocationIndex, rfc3339, type Invocation, type Step } from '../journal/invocations.ts';
 import { readJournal } from '../journal/reader.ts';
 import { formatMs, waterfall } from '../view/waterfall.ts';
-import { escapeControl } from './tail.ts';
+import { escapeControl, paintStatus } from './tail.ts';
 
 export type ShowSelector = { id: string } | { namespace?: string; pod: string };
 
@@ -22,12 +22,6 @@ export function findInvocation(invocations: readonly Invocation[], sel: ShowSele
     return hits.at(-1);
   }
   return invocations.filter((i) => i.pod.name === sel.pod && (sel.namespace === undefined || i.pod.namespace === sel.namespace)).at(-1);
-}
-
-const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m', skipped: '\x1b[2m' } as const;
-
-function paint(text: string, status: keyof typeof COLOURS, colour: boolean): string {
-  return colour ? `${COLOURS[status]}${text}\x1b[0m` : text;
 }
 
 /** Journal text made safe for a terminal, line by line (control characters shown escaped). */
@@ -69,15 +63,15 @@ export function renderInvocation(inv: Invocation, opts: { colour: boolean; width
   const axis = Math.max(10, opts.width - label - 14);
   const out: string[] = [];
   const pod = inv.pod.name ? safe(`${inv.pod.namespace ?? '-'}/${inv.pod.name}`) : '-';
-  out.push(`${inv.command} ${paint(inv.status, inv.status, opts.colour)} ${formatMs(inv.durationMs)}  pod ${pod}  container ${safe(inv.containerId)}`);
+  out.push(`${inv.command} ${paintStatus(inv.status, inv.status, opts.colour)} ${formatMs(inv.durationMs)}  pod ${pod}  container ${safe(inv.containerId)}`);
   out.push(`network ${safe(inv.network)} (CNI ${safe(inv.cniVersion)})  interface ${safe(inv.ifname)}  netns ${safe(inv.netns || '-')}`);
   out.push(`start ${inv.startNs ? rfc3339(inv.startNs) : '?'}  trace ${inv.traceId}  span ${inv.spanId}${inv.parentSpanId ? `  parent ${inv.parentSpanId}` : ''}`);
   if (inv.pod.uid) out.push(`pod uid ${safe(inv.pod.uid)}`);
-  if (inv.error) out.push(paint(`error ${inv.error.code}: ${safe(inv.error.msg)}${inv.error.details ? ` (${safe(inv.error.details)})` : ''}`, 'error', opts.colour));
+  if (inv.error) out.push(paintStatus(`error ${inv.error.code}: ${safe(inv.error.msg)}${inv.error.details ? ` (${safe(inv.error.details)})` : ''}`, 'error', opts.colour));
   out.push('');
   for (const bar of waterfall(inv, axis, opts.nowNs)) {
     const track = ' '.repeat(bar.offset) + '█'.repeat(bar.width) + ' '.repeat(Math.max(0, axis - bar.offset - bar.width));
-    out.push(`${safe(bar.step.plugin).padEnd(label)} │${paint(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
+    out.push(`${safe(bar.step.plugin).padEnd(label)} │${paintStatus(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
   }
   out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
   for (const s of inv.steps) out.push('', stepSection(s));

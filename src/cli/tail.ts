@@ -7,6 +7,7 @@
 import { followJournal, readJournal } from '../journal/reader.ts';
 import { InvocationIndex, rfc3339, type Invocation } from '../journal/invocations.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
+import { formatMs } from '../view/waterfall.ts';
 
 /** The stable JSON shape of `tail --json` (README, "tail"). */
 export function invocationJson(inv: Invocation): Record<string, unknown> {
@@ -40,25 +41,26 @@ export function invocationJson(inv: Invocation): Record<string, unknown> {
   };
 }
 
-const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m' } as const;
+const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m', skipped: '\x1b[2m' } as const;
+
+/** `text` in the colour of a status (green ok, red error, …) when `colour`, else as it is. */
+export function paintStatus(text: string, status: keyof typeof COLOURS, colour: boolean): string {
+  return colour ? `${COLOURS[status]}${text}\x1b[0m` : text;
+}
 
 /** Escapes control characters so journal text never drives the terminal. */
 export function escapeControl(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-function ms(v: number | null): string {
-  return v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(2)}s` : `${v.toFixed(1)}ms`;
-}
-
 /** One human line: time, command, status, duration, pod, container, ifname, network, steps. */
 export function invocationLine(inv: Invocation, colour: boolean): string {
   const time = inv.startNs ? rfc3339(inv.startNs).slice(11, 26) : '?';
   const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '-';
-  const status = colour ? `${COLOURS[inv.status]}${inv.status.padEnd(9)}\x1b[0m` : inv.status.padEnd(9);
-  const steps = inv.steps.map((s) => `${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${ms(s.durationMs)}`).join(' · ');
+  const status = paintStatus(inv.status.padEnd(9), inv.status, colour);
+  const steps = inv.steps.map((s) => `${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}`).join(' · ');
   const err = inv.error ? `  error ${inv.error.code}: ${inv.error.msg}` : '';
-  return escapeControl([time, inv.command.padEnd(6), status, ms(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps].join('  ') + err);
+  return escapeControl([time, inv.command.padEnd(6), status, formatMs(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps].join('  ') + err);
 }
 
 export interface TailOptions {

@@ -1,11 +1,7 @@
-/** Small statistics for benchmarks: medians and percentiles of samples in milliseconds. */
+/** Small statistics for benchmarks: medians of samples in milliseconds, tables. */
+import { percentile } from '../src/view/stats.ts';
 
-export function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx]!;
-}
+export { percentile };
 
 export const median = (s: readonly number[]): number => percentile(s, 50);
 

@@ -7,8 +7,6 @@
 import { hostname } from 'node:os';
 import { parseDuration } from '../view/duration.ts';
 
-export { parseDuration };
-
 export interface AgentConfig {
   readonly journal: string;
   readonly stateDir: string;

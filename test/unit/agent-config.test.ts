@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { agentHelp, describeHeaders, parseDuration, parseKeyValues, resolveConfig } from '../../src/agent/config.ts';
+import { agentHelp, describeHeaders, parseKeyValues, resolveConfig } from '../../src/agent/config.ts';
+import { parseDuration } from '../../src/view/duration.ts';
 
 test('defaults apply with no flags and no environment', () => {
   const c = resolveConfig({}, {});

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../src/journal/writer.ts';
 import type { StepEnd } from '../src/journal/record.ts';
-import { fmt, percentile, table } from './stats.ts';
+import { percentile } from '../src/view/stats.ts';
+import { fmt, table } from './stats.ts';
 
 const RECORD: StepEnd = {
   rec: 'step.end', v: 1, traceId: 'a'.repeat(32), invocationSpanId: 'b'.repeat(16), spanId: 'c'.repeat(16), index: 0,

@@ -1,8 +1,6 @@
 /** Small statistics for benchmarks: medians of samples in milliseconds, tables. */
 import { percentile } from '../src/view/stats.ts';
 
-export { percentile };
-
 export const median = (s: readonly number[]): number => percentile(s, 50);
 
 export function fmt(ms: number): string {

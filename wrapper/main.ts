@@ -22,6 +22,7 @@ void runPlugin({
   writeStderr: (d) => process.stderr.write(d),
   exec: processExec,
   guardOrphans: true,
+  nestedTracing: true,
 }).then((code) => {
   process.exitCode = code;
 });

@@ -46,20 +46,27 @@ function streamText(text: string): string {
   }
 }
 
-function stepSection(s: Step): string {
-  const lines = [`── ${s.index}. ${safe(s.plugin)} ${s.command} — ${s.status}, ${formatMs(s.durationMs)}${s.exitCode !== null ? `, exit ${s.exitCode}` : ''}${s.signal ? `, ${s.signal}` : ''}`];
+/** A step's name in the waterfall: nested calls indented under their caller. */
+function stepLabel(s: Step): string {
+  return `${'  '.repeat(s.depth)}${safe(s.plugin)}`;
+}
+
+function stepSection(s: Step, caller: Step | undefined): string {
+  const lines = [`── ${s.index}.${s.depth > 0 ? ` ${'↳ '.repeat(s.depth)}` : ' '}${safe(s.plugin)} ${s.command} — ${s.status}, ${formatMs(s.durationMs)}${s.exitCode !== null ? `, exit ${s.exitCode}` : ''}${s.signal ? `, ${s.signal}` : ''}`];
+  if (caller) lines.push(`  called by: ${safe(caller.plugin)} (span ${caller.spanId}), span ${s.spanId}`);
   lines.push(`  path: ${safe(s.path ?? '(not found in CNI_PATH)')}`);
   if (s.skipped) lines.push(`  skipped: ${safe(s.skipped)}`);
   if (s.error) lines.push(`  error ${s.error.code}: ${safe(s.error.msg)}${s.error.details ? ` (${safe(s.error.details)})` : ''}`);
   if (s.stdin !== undefined) lines.push('  stdin:', indent(pretty(s.stdin)));
   if (s.stdout?.text) lines.push(`  stdout${s.stdout.truncated ? ` (first ${s.stdout.text.length} of ${s.stdout.bytes} bytes)` : ''}:`, indent(streamText(s.stdout.text)));
   if (s.stderr?.text) lines.push(`  stderr${s.stderr.truncated ? ` (first ${s.stderr.text.length} of ${s.stderr.bytes} bytes)` : ''}:`, indent(s.stderr.text.replace(/\n$/, '')));
+  if (s.env) lines.push('  env:', ...Object.entries(s.env).map(([k, v]) => `    ${k}=${safe(v)}`));
   return lines.join('\n');
 }
 
 /** The whole text of `show`, `width` columns wide. */
 export function renderInvocation(inv: Invocation, opts: { colour: boolean; width: number; nowNs?: bigint }): string {
-  const label = Math.max(...inv.steps.map((s) => s.plugin.length), 8);
+  const label = Math.max(...inv.steps.map((s) => stepLabel(s).length), 8);
   const axis = Math.max(10, opts.width - label - 14);
   const out: string[] = [];
   const pod = inv.pod.name ? safe(`${inv.pod.namespace ?? '-'}/${inv.pod.name}`) : '-';
@@ -71,10 +78,10 @@ export function renderInvocation(inv: Invocation, opts: { colour: boolean; width
   out.push('');
   for (const bar of waterfall(inv, axis, opts.nowNs)) {
     const track = ' '.repeat(bar.offset) + '█'.repeat(bar.width) + ' '.repeat(Math.max(0, axis - bar.offset - bar.width));
-    out.push(`${safe(bar.step.plugin).padEnd(label)} │${paintStatus(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
+    out.push(`${stepLabel(bar.step).padEnd(label)} │${paintStatus(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
   }
   out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
-  for (const s of inv.steps) out.push('', stepSection(s));
+  for (const s of inv.steps) out.push('', stepSection(s, inv.steps.find((c) => c.spanId === s.parentSpanId)));
   if (Object.keys(inv.env).length > 0) out.push('', '── env', ...Object.entries(inv.env).map(([k, v]) => `  ${k}=${safe(v)}`));
   if (inv.stdout?.text) out.push('', '── what the runtime got', indent(streamText(inv.stdout.text)));
   return out.join('\n');

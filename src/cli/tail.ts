@@ -28,6 +28,9 @@ export function invocationJson(inv: Invocation): Record<string, unknown> {
     exitCode: inv.exitCode,
     ...(inv.error ? { error: inv.error } : {}),
     steps: inv.steps.map((s) => ({
+      spanId: s.spanId,
+      parent: s.parentSpanId ?? null,
+      depth: s.depth,
       plugin: s.plugin,
       command: s.command,
       path: s.path,
@@ -58,7 +61,8 @@ export function invocationLine(inv: Invocation, colour: boolean): string {
   const time = inv.startNs ? rfc3339(inv.startNs).slice(11, 26) : '?';
   const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '-';
   const status = paintStatus(inv.status.padEnd(9), inv.status, colour);
-  const steps = inv.steps.map((s) => `${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}`).join(' · ');
+  // Delegates separated by ·, the plugins each one ran after › (bridge 9.1ms › host-local 3.0ms).
+  const steps = inv.steps.map((s) => `${s.depth > 0 ? ' › ' : ' · '}${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}`).join('').slice(3);
   const err = inv.error ? `  error ${inv.error.code}: ${inv.error.msg}` : '';
   return escapeControl([time, inv.command.padEnd(6), status, formatMs(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps].join('  ') + err);
 }

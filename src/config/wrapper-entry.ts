@@ -26,6 +26,10 @@ export interface WrapperEntry {
   readonly journalMaxFileBytes: number;
   readonly journalMaxFiles: number;
   readonly captureMaxBytes: number;
+  /** Trace the plugins each delegate runs through CNI_PATH (IPAM and sub-plugins). */
+  readonly nested: boolean;
+  /** Where per-call nested-tracing shims live (tmpfs, so nothing outlives a reboot). */
+  readonly runDir: string;
   /** The whole entry as received, for the journal (redacted there). */
   readonly raw: JsonObject;
 }
@@ -35,12 +39,14 @@ export const DEFAULTS = {
   journalMaxFileBytes: 16 * 1024 * 1024,
   journalMaxFiles: 8,
   captureMaxBytes: 64 * 1024,
+  nested: true,
+  runDir: '/run/cni-trace',
 } as const;
 
 /** Keys a runtime or the CNI spec may put into any plugin object. */
 const SPEC_KEYS = new Set(['type', 'name', 'cniVersion', 'capabilities', 'runtimeConfig', 'prevResult', 'args', 'ipam', 'dns']);
 /** The wrapper's own keys. */
-const WRAPPER_KEYS = new Set(['delegates', 'journalDir', 'redact', 'journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes']);
+const WRAPPER_KEYS = new Set(['delegates', 'journalDir', 'redact', 'journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes', 'nested', 'runDir']);
 
 function invalid(field: string, problem: string): CniError {
   return cniError(ErrorCode.InvalidNetworkConfig, `invalid cni-trace config: ${field}: ${problem}`);
@@ -82,6 +88,10 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
   if (!Array.isArray(redact) || redact.some((r) => typeof r !== 'string' || r === '')) {
     return invalid('redact', 'must be an array of non-empty key-name fragments');
   }
+  const nested = conf.nested === undefined ? DEFAULTS.nested : conf.nested;
+  if (typeof nested !== 'boolean') return invalid('nested', `must be true or false, got ${JSON.stringify(nested)}`);
+  const runDir = conf.runDir === undefined ? DEFAULTS.runDir : conf.runDir;
+  if (typeof runDir !== 'string' || !runDir.startsWith('/')) return invalid('runDir', 'must be an absolute path');
   const runtimeConfig = conf.runtimeConfig === undefined ? {} : conf.runtimeConfig;
   if (!isObject(runtimeConfig)) return invalid('runtimeConfig', 'must be an object');
   const caps = checkCapabilities(conf.capabilities, 'capabilities');
@@ -103,6 +113,8 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
     journalMaxFileBytes: maxFile,
     journalMaxFiles: maxFiles,
     captureMaxBytes: capture,
+    nested,
+    runDir,
     raw: conf,
   };
 }

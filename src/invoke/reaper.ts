@@ -4,7 +4,8 @@
  * tiny /bin/sh watchdog whose stdin is a pipe from the wrapper. Every delegate runs in its
  * own process group; the wrapper tells the watchdog which groups are live. If the pipe hits
  * EOF without a "bye" (the wrapper died), the watchdog SIGKILLs the live groups — the
- * delegate and anything it spawned (IPAM plugins included).
+ * delegate and anything it spawned (IPAM plugins and nested-call shims included) — and
+ * removes the invocation's nested-call directory.
  *
  * One sh per invocation costs less than a per-delegate `setpriv --pdeathsig` exec and also
  * covers grandchildren (docs/decisions.md, "kill safety").
@@ -12,16 +13,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
 const WATCHDOG = [
-  'live=""',
+  'live=""; dir=""',
   'while read -r op pg; do',
   '  case "$op" in',
   '    add) live="$live $pg" ;;',
   '    del) next=""; for p in $live; do [ "$p" = "$pg" ] || next="$next $p"; done; live="$next" ;;',
+  '    dir) dir="$pg" ;;',
   '    bye) exit 0 ;;',
   '  esac',
   'done',
   // dash's kill takes no "--"; "-PID" after the signal names the process group.
   'for p in $live; do kill -KILL "-$p" 2>/dev/null; done',
+  '[ -n "$dir" ] && rm -rf -- "$dir"',
 ].join('\n');
 
 /** Tracks live delegate process groups and kills them if the wrapper dies. Never throws. */
@@ -46,6 +49,9 @@ export class OrphanReaper {
 
   /** The delegate exited; its group is no longer ours to kill. */
   untrack(pgid: number): void { this.send(`del ${pgid}\n`); }
+
+  /** A directory of this invocation's to remove if the wrapper dies (the nested-call spool). */
+  removeOnDeath(dir: string): void { this.send(`dir ${dir}\n`); }
 
   /** The invocation ended normally: the watchdog exits without killing anything. */
   release(): void {

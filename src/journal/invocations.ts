@@ -27,6 +27,12 @@ export interface Step {
   readonly stdin: Json | undefined;
   readonly stdout: Capture | undefined;
   readonly stderr: Capture | undefined;
+  /** A nested call's caller (a delegate's step or another nested call); absent for delegates. */
+  readonly parentSpanId?: string;
+  /** 0 for a delegate, 1 for a plugin it ran, 2 for one that ran … */
+  readonly depth: number;
+  /** A nested call's CNI_* env (a delegate's is the invocation's). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface Invocation extends Omit<InvocationIdentity, 'command'> {
@@ -118,9 +124,9 @@ export class InvocationIndex {
     const pid = b?.pid ?? null;
     const live = e ? false : pid !== null && this.alive(pid, spanId);
     const status: InvocationState = e ? e.status : live ? 'in-flight' : 'abandoned';
-    const steps = [...p.steps.values()]
+    const steps = treeOrder([...p.steps.values()]
       .map((s) => buildStep(s.begin, s.end, status))
-      .sort((x, y) => compareNs(x.startNs, y.startNs) || x.index - y.index);
+      .sort((x, y) => compareNs(x.startNs, y.startNs) || x.index - y.index));
     return {
       traceId: b?.traceId ?? e?.traceId ?? '',
       spanId,
@@ -147,8 +153,34 @@ export class InvocationIndex {
   }
 }
 
+/**
+ * Steps in start order, each nested call right after its caller (depth first), with its depth.
+ * A nested call whose caller is unknown stays where it started, at depth 1.
+ */
+function treeOrder(steps: Step[]): Step[] {
+  const ids = new Set(steps.map((s) => s.spanId));
+  const children = new Map<string, Step[]>();
+  const roots: Step[] = [];
+  for (const s of steps) {
+    if (s.parentSpanId !== undefined && ids.has(s.parentSpanId) && s.parentSpanId !== s.spanId) {
+      const list = children.get(s.parentSpanId) ?? [];
+      list.push(s);
+      children.set(s.parentSpanId, list);
+    } else roots.push(s);
+  }
+  if (children.size === 0) return steps;
+  const out: Step[] = [];
+  const visit = (s: Step, depth: number): void => {
+    out.push(depth === s.depth ? s : { ...s, depth });
+    for (const c of children.get(s.spanId) ?? []) visit(c, depth + 1);
+  };
+  for (const r of roots) visit(r, r.parentSpanId !== undefined ? 1 : 0);
+  return out;
+}
+
 function buildStep(b: StepBegin | undefined, e: StepEnd | undefined, inv: InvocationState): Step {
-  const status: StepState = e ? e.status : inv === 'abandoned' ? 'abandoned' : 'in-flight';
+  // A nested call without an end in a finished invocation was killed with its caller.
+  const status: StepState = e ? e.status : inv === 'abandoned' || (b?.parentSpanId !== undefined && inv !== 'in-flight') ? 'abandoned' : 'in-flight';
   return {
     spanId: b?.spanId ?? e?.spanId ?? '',
     index: b?.index ?? e?.index ?? 0,
@@ -166,6 +198,9 @@ function buildStep(b: StepBegin | undefined, e: StepEnd | undefined, inv: Invoca
     stdin: b?.stdin,
     stdout: e?.stdout,
     stderr: e?.stderr,
+    ...(b?.parentSpanId !== undefined ? { parentSpanId: b.parentSpanId } : {}),
+    depth: b?.parentSpanId !== undefined ? 1 : 0,
+    ...(b?.env ? { env: b.env } : {}),
   };
 }
 

@@ -70,8 +70,14 @@ export interface StepBegin extends StepKey {
   /** The resolved binary, or null when it was not found in CNI_PATH. */
   readonly path: string | null;
   readonly startNs: string;
-  /** The derived config the delegate gets on stdin, redacted. */
+  /** The derived config the delegate gets on stdin, redacted (a nested call's stdin as sent). */
   readonly stdin: Json;
+  /**
+   * Nested calls only (a plugin a delegate ran through CNI_PATH): the span of the caller — a
+   * delegate's step or another nested call — and the call's CNI_* env, CNI_ARGS redacted.
+   */
+  readonly parentSpanId?: string;
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export type StepStatus = 'ok' | 'error' | 'skipped';

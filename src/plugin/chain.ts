@@ -5,6 +5,7 @@
  * the received prevResult, each stopping at the first error; STATUS stops at the first
  * error; GC goes on past errors and reports them all.
  */
+import { constants as osConstants } from 'node:os';
 import { splitCniPath, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts';
 import { goExitText, goQuote } from '../cni/go-format.ts';
@@ -15,6 +16,7 @@ import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper
 import { execFailed, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
 import { findInPath } from '../invoke/find.ts';
 import type { OrphanReaper } from '../invoke/reaper.ts';
+import type { NestedTracer } from './nested.ts';
 import type { InvocationRecorder } from './recorder.ts';
 
 export interface ChainContext {
@@ -25,6 +27,8 @@ export interface ChainContext {
   readonly exec: PluginExec;
   readonly recorder: InvocationRecorder;
   readonly reaper?: OrphanReaper;
+  /** Set when nested calls are traced: delegates get its CNI_PATH. */
+  readonly nested?: NestedTracer;
   readonly forwardStderr: (chunk: Buffer) => void;
 }
 
@@ -124,13 +128,14 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
     return { failed: true, ...fail(ctx, error) } as StepFailure;
   }
   const step = recorder.stepBegin(index, delegate.type, found.path, config);
-  const outcome = await ctx.exec.run({
+  const ran = await ctx.exec.run({
     path: found.path,
     stdin: JSON.stringify(config),
-    env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent }),
+    env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}) }),
     onStderr: ctx.forwardStderr,
     ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
   });
+  const outcome = ctx.nested ? recordNested(ctx, ctx.nested, step.index, step.spanId, ran) : ran;
   if (!execFailed(outcome)) {
     recorder.stepEnd(step, outcome, 'ok');
     return { failed: false, outcome };
@@ -138,6 +143,31 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
   const failure = delegateFailure(outcome, entry.cniVersion);
   recorder.stepEnd(step, outcome, 'error', failure.error);
   return failure;
+}
+
+/**
+ * Journals the calls a delegate made through the shims (before the delegate's own end, so a
+ * reader that sees the step end sees its children), and returns the delegate's outcome with
+ * the shim directory taken out of a failure's output: an error that quotes the search path
+ * then reads exactly as it would without tracing.
+ */
+function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, stepSpanId: string, o: ExecOutcome): ExecOutcome {
+  for (const { call, parentSpanId } of nested.collect(stepSpanId)) {
+    const killedBy = call.status !== null && call.status > 128 && call.status < 160 ? signalName(call.status - 128) : null;
+    const outcome: ExecOutcome = {
+      exitCode: killedBy ? null : call.status, signal: killedBy, stdout: call.stdout, stderr: call.stderr,
+      spawnError: null, pid: null, startMono: 0n, endMono: 0n,
+    };
+    const failed = call.endNs !== null && execFailed(outcome);
+    ctx.recorder.nestedStep(index, parentSpanId, call, outcome, failed ? 'error' : 'ok', failed ? delegateFailure(outcome, ctx.entry.cniVersion).error : undefined);
+  }
+  if (!execFailed(o)) return o;
+  return { ...o, stdout: nested.scrub(o.stdout), stderr: nested.scrub(o.stderr) };
+}
+
+function signalName(n: number): string | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
+  return null;
 }
 
 /**

@@ -4,7 +4,7 @@
  * turns every failure into a CNI error value — never a stack trace. Everything it touches
  * comes in through `PluginIO`, so tests can hand it anything.
  */
-import { readCniEnv, validateNetworkName, type CniEnv } from '../cni/env.ts';
+import { readCniEnv, splitCniPath, validateNetworkName, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, isCniError, type CniError } from '../cni/errors.ts';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast, versionInfoJson } from '../cni/version.ts';
 import { credentialKeyMatcher } from '../config/redact.ts';
@@ -13,6 +13,7 @@ import type { PluginExec } from '../invoke/exec.ts';
 import { OrphanReaper } from '../invoke/reaper.ts';
 import { Journal } from '../journal/writer.ts';
 import { runChain } from './chain.ts';
+import { NestedTracer } from './nested.ts';
 import { InvocationRecorder } from './recorder.ts';
 
 export const PLUGIN_VERSION = '0.1.0';
@@ -25,6 +26,8 @@ export interface PluginIO {
   readonly exec: PluginExec;
   /** Start a kill-safety watchdog (the real wrapper does; unit tests with fakes need not). */
   readonly guardOrphans?: boolean;
+  /** `exec` runs real processes, so nested calls can go through shims (fakes cannot). */
+  readonly nestedTracing?: boolean;
 }
 
 /** Runs one CNI call; resolves to the process exit code. Never rejects. */
@@ -139,10 +142,13 @@ async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promis
   const reaper = io.guardOrphans ? new OrphanReaper() : undefined;
   reaper?.start();
   recorder.begin(env, entry.name, entry.cniVersion, entry.raw, entry.delegates.map((d) => d.type));
+  const nested = entry.nested && io.nestedTracing && !journal.isDegraded ? startNested(io, entry, env, recorder.spanId) : undefined;
+  if (nested) reaper?.removeOnDeath(nested.dir);
   try {
     const outcome = await runChain({
       entry, env, processEnv: io.env, exec: io.exec, recorder,
       ...(reaper ? { reaper } : {}),
+      ...(nested ? { nested } : {}),
       forwardStderr: (chunk) => io.writeStderr(chunk),
     });
     io.writeStdout(outcome.stdout);
@@ -155,6 +161,15 @@ async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promis
     recorder.end(1, out, error);
     return 1;
   } finally {
+    nested?.dispose();
     reaper?.release();
   }
+}
+
+/** The shim directory for this call, or undefined (and one stderr line) when it cannot be made. */
+function startNested(io: PluginIO, entry: WrapperEntry, env: CniEnv, invocationId: string): NestedTracer | undefined {
+  const tracer = NestedTracer.create(entry.runDir, invocationId, env.path, splitCniPath(env.path));
+  if (typeof tracer !== 'string') return tracer;
+  io.writeStderr(`cni-trace: nested tracing off for this call, the network operation is unaffected: ${tracer}\n`);
+  return undefined;
 }

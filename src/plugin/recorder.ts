@@ -12,6 +12,7 @@ import type { ExecOutcome } from '../invoke/exec.ts';
 import { capture, JOURNAL_FORMAT, type StepStatus } from '../journal/record.ts';
 import type { Journal } from '../journal/writer.ts';
 import { epochNsAt, monotonicNs } from '../trace/clock.ts';
+import type { NestedCall } from './nested.ts';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../trace/ids.ts';
 
 export interface StepHandle {
@@ -53,12 +54,7 @@ export class InvocationRecorder {
   /** Records the start of the invocation with its identity and the (redacted) entry. */
   begin(env: CniEnv, network: string, cniVersion: string, stdin: JsonObject, delegates: readonly string[]): void {
     this.command = env.command;
-    const recordedEnv: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.opts.env)) {
-      if (v !== undefined && (k.startsWith('CNI_') || k === 'TRACEPARENT' || k === 'TRACESTATE')) {
-        recordedEnv[k] = k === 'CNI_ARGS' ? redactCniArgs(v, this.opts.isCredential) : v;
-      }
-    }
+    const recordedEnv = this.recordedEnv(this.opts.env);
     this.opts.journal?.append({
       rec: 'invocation.begin', v: JOURNAL_FORMAT, traceId: this.traceId, spanId: this.spanId,
       ...(this.parentSpanId ? { parentSpanId: this.parentSpanId } : {}),
@@ -79,6 +75,42 @@ export class InvocationRecorder {
       stdin: redactJson(config, this.opts.isCredential) as Json,
     });
     return { index, plugin, spanId, startMono, traceparent: formatTraceparent({ traceId: this.traceId, spanId, flags: this.flags }) };
+  }
+
+  /**
+   * Records one nested call (begin and, when it finished, end) under `parentSpanId`. Its
+   * stdin is redacted like a delegate's config; a stdin that is not JSON is kept as text.
+   */
+  nestedStep(index: number, parentSpanId: string, call: NestedCall, outcome: ExecOutcome, status: StepStatus, error?: CniError): void {
+    const command = (call.env.CNI_COMMAND ?? '') as CniEnv['command'];
+    const key = { v: JOURNAL_FORMAT, traceId: this.traceId, invocationSpanId: this.spanId, spanId: call.spanId, index, plugin: call.plugin, command } as const;
+    let stdin: Json;
+    try {
+      stdin = redactJson(JSON.parse(call.stdin.toString('utf8')) as Json, this.opts.isCredential) as Json;
+    } catch {
+      stdin = call.stdin.toString('utf8');
+    }
+    this.opts.journal?.append({
+      rec: 'step.begin', ...key, path: call.path, startNs: String(call.startNs), stdin, parentSpanId, env: this.recordedEnv(call.env),
+    });
+    if (call.endNs === null) return;
+    const max = this.opts.captureMaxBytes;
+    this.opts.journal?.append({
+      rec: 'step.end', ...key, endNs: String(call.endNs), durationNs: String(call.endNs > call.startNs ? call.endNs - call.startNs : 0n),
+      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, status, ...(error ? { error } : {}),
+      stdout: capture(call.stdout, max), stderr: capture(call.stderr, max),
+    });
+  }
+
+  /** CNI_* (and trace context) variables of an env, CNI_ARGS redacted. */
+  private recordedEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) {
+      if (v !== undefined && (k.startsWith('CNI_') || k === 'TRACEPARENT' || k === 'TRACESTATE')) {
+        out[k] = k === 'CNI_ARGS' ? redactCniArgs(v, this.opts.isCredential) : v;
+      }
+    }
+    return out;
   }
 
   /** Records a step's end; the shape is the same for success, failure and skip. */

@@ -100,6 +100,7 @@ export function stepAttributes(inv: Invocation, step: Step): Attributes {
   set(a, 'cni.plugin.type', step.plugin);
   set(a, 'cni.command', step.command);
   set(a, 'cni.step.index', step.index);
+  if (step.depth > 0) a['cni.step.depth'] = step.depth;
   set(a, 'process.executable.path', step.path);
   set(a, 'process.exit.code', step.exitCode);
   set(a, 'cni.signal', step.signal);
@@ -180,7 +181,7 @@ export function spansFromInvocation(inv: Invocation, opts: TraceContextOptions):
   return [root, ...inv.steps.filter((s) => s.startNs).map((s) => spanFromStep(inv, s, endNs, opts.resource))];
 }
 
-/** One step's span, a child of the invocation's root span. */
+/** One step's span: a child of the invocation's root span, or of its caller's span for a nested call. */
 export function spanFromStep(inv: Invocation, step: Step, invocationEndNs: string, resource: Resource): ReadableSpan {
   const endNs = step.endNs ?? invocationEndNs;
   const error = step.status === 'abandoned' ? 'abandoned: the plugin was still running when the wrapper was killed'
@@ -189,7 +190,7 @@ export function spanFromStep(inv: Invocation, step: Step, invocationEndNs: strin
     name: `${step.plugin} ${step.command}`,
     kind: SpanKind.CLIENT,
     ctx: context(inv.traceId, step.spanId),
-    parent: context(inv.traceId, inv.spanId),
+    parent: context(inv.traceId, step.parentSpanId ?? inv.spanId),
     startNs: step.startNs!,
     endNs,
     ...(error !== undefined ? { error } : {}),

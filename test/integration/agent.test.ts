@@ -94,7 +94,7 @@ test('every journaled invocation arrives once, as a root span with one child per
     for (const step of i.steps) {
       const s = byId(step.spanId);
       assert.equal(s.traceId, i.traceId);
-      assert.equal(s.parentSpanId, i.spanId, `${step.plugin} is a child of the root`);
+      assert.equal(s.parentSpanId, step.parentSpanId ?? i.spanId, `${step.plugin} is a child of the root, or of its caller when nested`);
       assert.equal(s.name, `${step.plugin} ${step.command}`);
       assert.equal(s.startNs, step.startNs);
       if (step.endNs) assert.equal(s.endNs, step.endNs);
@@ -124,8 +124,24 @@ test('the root joins the runtime\'s trace from TRACEPARENT and carries the pod, 
   assert.equal(typeof root.resource['host.name'], 'string');
 });
 
+test('nested tracing: host-local\'s span is a child of bridge\'s, inside it in time, with its own attributes', () => {
+  for (const command of ['ADD', 'DEL']) {
+    const i = inv(command, 'ctr-ok');
+    const bridge = byId(i.steps.find((st) => st.plugin === 'bridge')!.spanId);
+    const ipamStep = i.steps.find((st) => st.plugin === 'host-local');
+    assert.ok(ipamStep, `${command}: bridge's host-local call was traced`);
+    const ipam = byId(ipamStep.spanId);
+    assert.equal(ipam.parentSpanId, bridge.spanId);
+    assert.equal(ipam.traceId, bridge.traceId);
+    assert.equal(ipam.name, `host-local ${command}`);
+    assert.ok(BigInt(ipam.startNs) >= BigInt(bridge.startNs) && BigInt(ipam.endNs) <= BigInt(bridge.endNs), 'bridge covers host-local');
+    assert.equal(ipam.attributes['cni.step.depth'], 1);
+    assert.equal(ipam.attributes['process.executable.path'], '/usr/lib/cni/host-local');
+  }
+});
+
 test('a step\'s stderr lines become span events, bounded', () => {
-  const noisy = byId(inv('ADD', 'ctr-ok').steps[1]!.spanId);
+  const noisy = byId(inv('ADD', 'ctr-ok').steps.find((st) => st.plugin === 'fx-noisy')!.spanId);
   assert.ok(noisy.events.length > 0 && noisy.events.length <= 21);
   assert.equal(noisy.events.at(-1)?.name, 'stderr');
 });

@@ -44,7 +44,7 @@ function writeList(name: string, list: JsonObject): string {
   return file;
 }
 
-test('30 ADD+DEL pairs in parallel are journaled as 60 complete, uncorrupted invocations across rotation', async () => {
+test('30 ADD+DEL pairs in parallel are journaled as 60 complete, uncorrupted invocations (nested calls included) across rotation', async () => {
   const journalDir = join(sb.dir, 'parallel-journal');
   const wrapped = wrapConflist(bridgeList(0, join(sb.dir, 'ipam-parallel')), { journalDir }) as { plugins: JsonObject[] };
   // Small files so rotation happens while wrappers append concurrently.
@@ -64,12 +64,13 @@ test('30 ADD+DEL pairs in parallel are journaled as 60 complete, uncorrupted inv
   const index = new InvocationIndex();
   for (const r of readJournal(journalDir, stats)) index.add(r);
   assert.equal(stats.skipped, 0, 'no torn or interleaved line');
-  assert.equal(stats.records, 60 * 4, 'begin, step begin, step end, end for each call');
+  assert.equal(stats.records, 60 * 6, 'begin, bridge\'s begin and end, host-local\'s (nested) begin and end, end for each call');
   const invocations = index.list();
   assert.equal(invocations.length, 60);
   for (const i of pods) {
     const mine = invocations.filter((inv) => inv.pod.name === `pod-${i}`);
-    assert.deepEqual(mine.map((inv) => [inv.command, inv.status, inv.steps.length, inv.containerId]), [['ADD', 'ok', 1, `par-${sb.id}-${i}`], ['DEL', 'ok', 1, `par-${sb.id}-${i}`]]);
+    assert.deepEqual(mine.map((inv) => [inv.command, inv.status, inv.steps.map((s) => `${'>'.repeat(s.depth)}${s.plugin}`), inv.containerId]),
+      [['ADD', 'ok', ['bridge', '>host-local'], `par-${sb.id}-${i}`], ['DEL', 'ok', ['bridge', '>host-local'], `par-${sb.id}-${i}`]]);
   }
 });
 

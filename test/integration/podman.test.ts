@@ -59,8 +59,15 @@ test('a podman container on a wrapped network gets the same network as on the ba
     const [add, del] = invocations as [typeof invocations[0] & object, typeof invocations[0] & object];
     assert.match(add.containerId, /^[0-9a-f]{64}$/, 'podman\'s container id');
     assert.equal(del.containerId, add.containerId);
-    assert.deepEqual(add.steps.map((s) => [s.plugin, s.status]), [['bridge', 'ok'], ['portmap', 'ok']]);
-    assert.deepEqual(del.steps.map((s) => s.plugin), ['portmap', 'bridge']);
+    // Nested tracing (on by default) shows the IPAM call under bridge, in podman's trace.
+    assert.deepEqual(add.steps.map((s) => [s.plugin, s.depth, s.status]), [['bridge', 0, 'ok'], ['host-local', 1, 'ok'], ['portmap', 0, 'ok']]);
+    assert.deepEqual(del.steps.map((s) => `${'>'.repeat(s.depth)}${s.plugin}`), ['portmap', 'bridge', '>host-local']);
+    for (const inv of [add, del]) {
+      const [caller, ipam] = [inv.steps.find((s) => s.plugin === 'bridge')!, inv.steps.find((s) => s.plugin === 'host-local')!];
+      assert.equal(ipam.parentSpanId, caller.spanId);
+      assert.equal(ipam.env?.CNI_COMMAND, inv.command);
+      assert.ok(BigInt(ipam.startNs!) >= BigInt(caller.startNs!) && BigInt(ipam.endNs!) <= BigInt(caller.endNs!), 'bridge\'s span covers host-local\'s');
+    }
   } finally {
     const report = await sandbox.cleanup();
     await own.cleanup();

@@ -101,7 +101,7 @@ describe('wrapped and bare conflists behave the same through libcni', () => {
   }
 });
 
-test('the wrapped runs were journaled: one invocation per call, one step per delegate', () => {
+test('the wrapped runs were journaled: one invocation per call, one step per delegate and per nested call', () => {
   const index = new InvocationIndex();
   for (const rec of readJournal(journalDir)) index.add(rec);
   const invocations = index.list();
@@ -118,7 +118,9 @@ test('the wrapped runs were journaled: one invocation per call, one step per del
   const failedAdd = invocations.find((i) => i.command === 'ADD' && i.status === 'error');
   assert.ok(failedAdd, 'the failing chain ADD is journaled as an error');
   assert.deepEqual(failedAdd.error, { code: 142, msg: 'fixture refuses', details: 'on purpose' });
-  assert.deepEqual(failedAdd.steps.map((s) => [s.plugin, s.status]), [['bridge', 'ok'], ['fx-fail', 'error']]);
-  const fullDel = invocations.find((i) => i.command === 'DEL' && i.steps.length === 5);
-  assert.deepEqual(fullDel?.steps.map((s) => s.plugin), ['firewall', 'tuning', 'bandwidth', 'portmap', 'bridge'], 'DEL runs in reverse');
+  // Nested tracing is on by default: bridge's host-local call sits under bridge.
+  assert.deepEqual(failedAdd.steps.map((s) => [s.plugin, s.depth, s.status]), [['bridge', 0, 'ok'], ['host-local', 1, 'ok'], ['fx-fail', 0, 'error']]);
+  assert.equal(failedAdd.steps[1]!.parentSpanId, failedAdd.steps[0]!.spanId);
+  const fullDel = invocations.find((i) => i.command === 'DEL' && i.steps.filter((s) => s.depth === 0).length === 5);
+  assert.deepEqual(fullDel?.steps.map((s) => `${'>'.repeat(s.depth)}${s.plugin}`), ['firewall', 'tuning', 'bandwidth', 'portmap', 'bridge', '>host-local'], 'DEL runs in reverse');
 });

@@ -96,11 +96,14 @@ test('a person watching the TUI sees in-flight calls tick, failures in red with 
   assert.deepEqual(rows.map((l) => l.split(/\s+/)[2]), ['shop/web-1'], filtered);
   assert.match(filtered, /1 of 3 .*\/web-1/, 'the status line says what the filter hides');
 
-  // Enter opens the waterfall: one bar per step, on a shared axis.
+  // Enter opens the waterfall: one bar per step, on a shared axis; bridge's IPAM call indented under it.
   await pane.keys('Enter');
   const detail = await pane.waitFor((s) => s.includes('trace link') && s.includes('█'), 'the detail view');
   const bars = detail.split('\n').filter((l) => /│ *█+ *│/.test(l));
-  assert.deepEqual(bars.map((l) => l.trim().split(/\s+/)[0]), ['bridge', 'portmap']);
+  const labels = bars.map((l) => l.slice(0, l.indexOf('│')).replace(/\s+\S+\s*$/, ''));
+  assert.deepEqual(labels.map((l) => l.trim()), ['bridge', 'host-local', 'portmap'], detail);
+  const indent = labels.map((l) => l.length - l.trimStart().length);
+  assert.deepEqual([indent[1]! - indent[0]!, indent[2]! - indent[0]!], [1, 0], 'host-local indented one column under bridge');
   assert.ok(detail.includes(index.list().find((i) => i.pod.name === 'web-1')!.traceId), 'the trace id');
 
   await pane.keys('Escape');

@@ -9,6 +9,8 @@ export interface PluginCall {
   readonly env: Record<string, string | undefined>;
   readonly stdin: string | object;
   readonly exec?: PluginExec;
+  /** Let nested calls go through shims (as the real wrapper does); needs the entry's runDir writable. */
+  readonly nestedTracing?: boolean;
 }
 
 export interface PluginResult {
@@ -29,6 +31,7 @@ export async function callPlugin(call: PluginCall): Promise<PluginResult> {
     writeStderr: (d) => { stderr += d.toString(); },
     exec: call.exec ?? processExec,
     guardOrphans: true,
+    nestedTracing: call.nestedTracing ?? false,
   });
   let json: Record<string, unknown> | undefined;
   try { json = stdout ? JSON.parse(stdout) as Record<string, unknown> : undefined; } catch { json = undefined; }

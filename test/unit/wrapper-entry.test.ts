@@ -40,8 +40,10 @@ test('a minimal entry gets the documented defaults', () => {
   assert.deepEqual(e.redact, []);
   assert.deepEqual(e.runtimeConfig, {});
   assert.equal(e.prevResult, undefined);
+  assert.equal(e.nested, true);
+  assert.equal(e.runDir, '/run/cni-trace');
   assert.equal(e.raw, conf);
-  assert.deepEqual(DEFAULTS, { journalDir: '/var/log/cni-trace', journalMaxFileBytes: 16777216, journalMaxFiles: 8, captureMaxBytes: 65536 });
+  assert.deepEqual(DEFAULTS, { journalDir: '/var/log/cni-trace', journalMaxFileBytes: 16777216, journalMaxFiles: 8, captureMaxBytes: 65536, nested: true, runDir: '/run/cni-trace' });
 });
 
 test('explicit settings override the defaults', () => {
@@ -129,10 +131,20 @@ test('an unknown top-level key such as a typo is refused and named', () => {
   assert.match(parseError(entry({ Delegates: [] })).msg, /: Delegates: unknown key/);
 });
 
-test('a relative or non-string journalDir is refused', () => {
-  for (const journalDir of ['var/log/cni-trace', './x', '', 5, []]) {
-    assert.match(parseError(entry({ journalDir })).msg, /: journalDir: must be an absolute path/, JSON.stringify(journalDir));
+for (const key of ['journalDir', 'runDir']) {
+  test(`a relative or non-string ${key} is refused`, () => {
+    for (const v of ['var/log/cni-trace', './x', '', 5, []]) {
+      assert.match(parseError(entry({ [key]: v })).msg, new RegExp(`: ${key}: must be an absolute path`), JSON.stringify(v));
+    }
+  });
+}
+
+test('nested must be a boolean; false turns nested tracing off', () => {
+  for (const nested of ['false', 0, 1, null, {}]) {
+    assert.equal(parseError(entry({ nested })).msg, `invalid cni-trace config: nested: must be true or false, got ${JSON.stringify(nested)}`);
   }
+  assert.equal(parsed(entry({ nested: false })).nested, false);
+  assert.equal(parsed(entry({ runDir: '/run/x' })).runDir, '/run/x');
 });
 
 test('redact that is not an array of non-empty strings is refused', () => {

@@ -54,10 +54,12 @@ function stepLines(inv: Invocation, step: Step, nowMs: number): string[] {
   return [
     escapeControl(`${step.plugin} ${step.command} · ${step.status} · ${formatMs(took)} · exit ${step.exitCode ?? '-'}${step.signal ? ` · signal ${step.signal}` : ''}`),
     escapeControl(`path ${step.path ?? '(not found in CNI_PATH)'}`),
+    ...(step.parentSpanId ? [escapeControl(`called by ${inv.steps.find((s) => s.spanId === step.parentSpanId)?.plugin ?? '?'} (nested call, depth ${step.depth})`)] : []),
     '',
     ...section('stdin', jsonLines(step.stdin)),
     ...outcome,
     ...section('stderr', captureLines(step.stderr)),
+    ...(step.env ? section('env', Object.entries(step.env).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => escapeControl(`${k}=${v}`))) : []),
   ];
 }
 
@@ -73,7 +75,7 @@ function invocationLines(inv: Invocation): string[] {
 
 /** Tab labels: each step's plugin, then `invocation`. */
 function tabLabels(inv: Invocation): string[] {
-  return [...inv.steps.map((s) => escapeControl(s.plugin || '?')), 'invocation'];
+  return [...inv.steps.map((s) => `${s.depth > 0 ? '↳' : ''}${escapeControl(s.plugin || '?')}`), 'invocation'];
 }
 
 /** The text of tab `tab` (steps first, then the invocation), as display lines. */

@@ -34,7 +34,7 @@ export function Waterfall(props: WaterfallProps): React.ReactElement {
   const ruler = `0${' '.repeat(Math.max(1, axis - 1 - formatMs(total).length))}${formatMs(total)}`;
   const shown = bars.slice(0, Math.max(0, props.maxBars));
   const rows = shown.map((bar) => h(Text, { key: bar.step.spanId, wrap: 'truncate-end' },
-    fit(escapeControl(bar.step.plugin), PLUGIN_WIDTH), ' ',
+    fit(`${' '.repeat(bar.step.depth)}${escapeControl(bar.step.plugin)}`, PLUGIN_WIDTH), ' ',
     fit(formatMs(bar.durationMs), DURATION_WIDTH, true), ' │',
     ' '.repeat(bar.offset),
     h(Text, { color: COLOR[bar.step.status] }, '█'.repeat(bar.width)),

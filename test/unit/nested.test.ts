@@ -1,0 +1,172 @@
+/**
+ * Nested tracing without root: the shim a NestedTracer writes, run for real by /bin/sh over
+ * small sh plugins in a temp dir — what it relays (stdout, stderr, exit status, signal), what
+ * it spools, how the wrapper reads it back — and how the views show a nested call.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { renderInvocation } from '../../src/cli/show.ts';
+import { invocationJson, invocationLine } from '../../src/cli/tail.ts';
+import { InvocationIndex } from '../../src/journal/invocations.ts';
+import { readJournal } from '../../src/journal/reader.ts';
+import { NestedTracer, parseExportP, shQuote } from '../../src/plugin/nested.ts';
+import { installFixtures } from '../support/fixtures.ts';
+import { callPlugin, cniEnv } from '../support/run-plugin.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-nested-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const STEP = '00f067aa0ba902b7';
+
+function plugin(dir: string, name: string, body: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, name);
+  writeFileSync(file, `#!/bin/sh\n${body}\n`);
+  chmodSync(file, 0o755);
+  return file;
+}
+
+function tracer(tag: string, paths: string[]): NestedTracer {
+  const t = NestedTracer.create(join(root, `run-${tag}`), `inv${tag}`, paths.join(':'), paths);
+  assert.ok(typeof t !== 'string', String(t));
+  return t;
+}
+
+test('parseExportP reads back what dash\'s export -p prints, quotes, newlines and all', () => {
+  const env = { A: `it's "q" $x\nnext line \\ back`, B: '', C: "'", D: 'plain', E: "''''" };
+  const r = spawnSync('/bin/sh', ['-c', 'export -p'], { env, encoding: 'utf8' });
+  const parsed = parseExportP(r.stdout);
+  for (const [k, v] of Object.entries(env)) assert.equal(parsed[k], v, k);
+});
+
+test('shQuote survives sh', () => {
+  for (const s of ["a b", "it's", "'", '$HOME `x` "y"', '']) {
+    assert.equal(spawnSync('/bin/sh', ['-c', `printf %s ${shQuote(s)}`], { encoding: 'utf8' }).stdout, s);
+  }
+});
+
+test('the shim relays stdout, stderr and the exit code unchanged, and spools the call for the wrapper', () => {
+  const dir = join(root, 'bin-a');
+  plugin(dir, 'echoer', 'cat; echo "warn from $0 with $TRACEPARENT" >&2; exit 3');
+  const t = tracer('a', [join(root, 'missing-dir'), dir]);
+  assert.deepEqual(readdirSync(t.binDir), ['echoer']);
+  const stdin = '{"cniVersion":"1.0.0","name":"n","ipam":{"password":"p"}}';
+  const r = spawnSync(join(t.binDir, 'echoer'), [], {
+    input: stdin, encoding: 'utf8', env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'A=1', PATH: process.env.PATH, TRACEPARENT: `00-${TRACE}-${STEP}-01` },
+  });
+  assert.equal(r.status, 3);
+  assert.equal(r.stdout, stdin, 'stdout byte for byte');
+  const calls = t.collect(STEP);
+  assert.equal(calls.length, 1);
+  const { call, parentSpanId } = calls[0]!;
+  assert.equal(parentSpanId, STEP);
+  assert.match(call.spanId, /^[0-9a-f]{16}$/);
+  assert.equal(r.stderr, `warn from ${join(dir, 'echoer')} with 00-${TRACE}-${call.spanId}-01\n`, 'stderr relayed; the real plugin gets its own span in TRACEPARENT');
+  assert.deepEqual([call.plugin, call.path, call.status], ['echoer', join(dir, 'echoer'), 3]);
+  assert.equal(call.stdin.toString(), stdin);
+  assert.equal(call.stdout.toString(), stdin);
+  assert.equal(call.stderr.toString(), r.stderr);
+  assert.equal(call.env.CNI_COMMAND, 'ADD');
+  assert.equal(call.env.TRACEPARENT, `00-${TRACE}-${STEP}-01`, 'the env as the caller gave it');
+  assert.ok(call.endNs !== null && call.endNs >= call.startNs && call.startNs > 1_700_000_000_000_000_000n);
+  assert.deepEqual(t.collect(STEP), [], 'collected once; the spool files are gone');
+  t.dispose();
+  assert.equal(existsSync(t.dir), false);
+});
+
+test('a plugin killed by a signal: the shim dies of the same signal', () => {
+  const dir = join(root, 'bin-b');
+  plugin(dir, 'suicidal', 'kill -TERM $$');
+  const t = tracer('b', [dir]);
+  const r = spawnSync(join(t.binDir, 'suicidal'), [], { input: '{}' });
+  assert.equal(r.signal, 'SIGTERM');
+  assert.equal(t.collect(STEP)[0]?.call.status, 128 + 15);
+  t.dispose();
+});
+
+test('nested calls nest by TRACEPARENT; a TRACEPARENT from elsewhere falls back to the step', () => {
+  const dir = join(root, 'bin-c');
+  plugin(dir, 'leaf', 'cat >/dev/null; echo leaf');
+  plugin(dir, 'mid', `cat >/dev/null; "\${CNI_PATH%%:*}/leaf" </dev/null`);
+  const t = tracer('c', [dir]);
+  const env = { PATH: process.env.PATH, CNI_PATH: t.cniPath, CNI_COMMAND: 'ADD' };
+  assert.equal(spawnSync(join(t.binDir, 'mid'), [], { input: '{}', encoding: 'utf8', env: { ...env, TRACEPARENT: `00-${TRACE}-${STEP}-01` } }).stdout, 'leaf\n');
+  spawnSync(join(t.binDir, 'leaf'), [], { input: '{}', env: { ...env, TRACEPARENT: `00-${TRACE}-1111111111111111-01` } });
+  const calls = t.collect(STEP);
+  assert.deepEqual(calls.map((c) => c.call.plugin), ['mid', 'leaf', 'leaf']);
+  assert.equal(calls[0]!.parentSpanId, STEP);
+  assert.equal(calls[1]!.parentSpanId, calls[0]!.call.spanId, 'leaf under mid');
+  assert.equal(calls[2]!.parentSpanId, STEP, 'an unknown parent: under the step');
+  t.dispose();
+});
+
+test('only names libcni would resolve get a shim; a plugin removed after the shims were made fails clearly', () => {
+  const dir = join(root, 'bin-d');
+  const real = plugin(dir, 'real', 'cat');
+  mkdirSync(join(dir, 'a-directory'));
+  symlinkSync(real, join(dir, 'linked'));
+  symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
+  const t = tracer('d', [dir]);
+  assert.deepEqual(readdirSync(t.binDir).sort(), ['linked', 'real']);
+  unlinkSync(real);
+  const r = spawnSync(join(t.binDir, 'real'), [], { input: '{}', encoding: 'utf8' });
+  assert.equal(r.status, 127);
+  assert.match(r.stderr, /cni-trace: plugin real was removed from CNI_PATH during the call/);
+  t.dispose();
+});
+
+test('create refuses an unusable runDir with a reason; scrub takes the shim dir out of a search path', () => {
+  const file = join(root, 'a-file');
+  writeFileSync(file, '');
+  const refused = NestedTracer.create(join(file, 'run'), 'x', '/usr/lib/cni', ['/usr/lib/cni']);
+  assert.match(String(refused), /^cannot prepare nested tracing in .*: ENOTDIR$/);
+  const t = tracer('e', ['/usr/lib/cni']);
+  assert.equal(t.cniPath, `${t.binDir}:/usr/lib/cni`);
+  const msg = `failed to find plugin "x" in path [${t.binDir} /usr/lib/cni]`;
+  assert.equal(t.scrub(Buffer.from(msg)).toString(), 'failed to find plugin "x" in path [/usr/lib/cni]');
+  assert.equal(t.scrub(Buffer.from(`CNI_PATH=${t.cniPath}`)).toString(), 'CNI_PATH=/usr/lib/cni');
+  t.dispose();
+});
+
+test('the views: tail --json gives each step its parent and depth; show and tail indent nested calls', async () => {
+  const bin = join(root, 'bin-views');
+  const journal = join(root, 'journal-views');
+  installFixtures(bin, ['fx-caller', 'fx-ipam']);
+  const r = await callPlugin({
+    env: cniEnv('ADD', bin),
+    stdin: { cniVersion: '1.0.0', name: 'viewnet', type: 'cni-trace', journalDir: journal, runDir: join(root, 'run-views'), delegates: [{ type: 'fx-caller', fx: { mode: 'call', call: { type: 'fx-ipam' } } }] },
+    nestedTracing: true,
+  });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const index = new InvocationIndex();
+  for (const rec of readJournal(journal)) index.add(rec);
+  const [inv] = index.list();
+  assert.ok(inv);
+  const json = invocationJson(inv) as { steps: Array<{ spanId: string; parent: string | null; depth: number; plugin: string }> };
+  assert.deepEqual(json.steps.map((s) => [s.plugin, s.depth, s.parent]), [['fx-caller', 0, null], ['fx-ipam', 1, json.steps[0]!.spanId]]);
+  assert.match(invocationLine(inv, false), /fx-caller \S+ › fx-ipam \S+/);
+  const text = renderInvocation(inv, { colour: false, width: 100 });
+  assert.match(text, /^fx-caller +│/m);
+  assert.match(text, /^ {2}fx-ipam +│/m, 'indented under its caller in the waterfall');
+  assert.match(text, /── 0\. ↳ fx-ipam ADD/);
+  assert.match(text, new RegExp(`called by: fx-caller \\(span ${json.steps[0]!.spanId}\\)`));
+  assert.deepEqual(readdirSync(join(root, 'run-views')), []);
+
+  // The TUI's waterfall indents the nested call under its caller; its tab is marked ↳.
+  const React = (await import('react')).default;
+  const { render, cleanup } = await import('ink-testing-library');
+  const { Waterfall } = await import('../../tui/components/Waterfall.ts');
+  const { DetailTabs } = await import('../../tui/components/DetailTabs.ts');
+  const frame = render(React.createElement(Waterfall, { inv, columns: 80, nowMs: Date.now(), maxBars: 5 })).lastFrame() ?? '';
+  assert.match(frame, /^fx-caller .*│/m);
+  assert.match(frame, /^ fx-ipam .*│/m);
+  const tabs = render(React.createElement(DetailTabs, { inv, tab: 1, scroll: 0, height: 40, columns: 120, nowMs: Date.now() })).lastFrame() ?? '';
+  assert.match(tabs, /↳fx-ipam/);
+  assert.match(tabs, /called by fx-caller \(nested call, depth 1\)/);
+  assert.match(tabs, /CNI_COMMAND=ADD/, 'the nested call\'s env');
+  cleanup();
+});

@@ -5,12 +5,15 @@
  *    plugin with its stdio, append an end record),
  *  - a /bin/sh shim doing the same with `date +%s%N` and `>>`,
  *  - a /bin/sh shim that only execs the plugin (the floor of any exec-in-between design),
+ *  - cni-trace's own shim (src/plugin/nested.ts), as a delegate's CNI_PATH lookup finds it;
+ *    the wrapper's reading of its spool is done between runs, outside the timing,
  * alternated, medians, against `node -e 0` measured in the same run.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NestedTracer } from '../src/plugin/nested.ts';
 import { benchEnv, fmt, median, table } from './stats.ts';
 
 const PLUGIN = '/usr/lib/cni/host-local';
@@ -42,6 +45,8 @@ exit $rc
     const execShim = join(dir, 'exec-shim');
     writeFileSync(execShim, `#!/bin/sh\nexec ${PLUGIN}\n`);
     for (const f of [nodeShim, shShim, execShim]) chmodSync(f, 0o755);
+    const tracer = NestedTracer.create(join(dir, 'run'), 'bench', '/usr/lib/cni', ['/usr/lib/cni']);
+    if (typeof tracer === 'string') throw new Error(tracer);
     const env = { ...benchEnv(), CNI_COMMAND: 'VERSION', TRACEPARENT: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` };
     const cases: Array<[string, string, string[]]> = [
       ['node -e 0 (floor)', process.execPath, ['-e', '0']],
@@ -49,6 +54,7 @@ exit $rc
       ['through a Node shim', nodeShim, []],
       ['through a sh shim recording begin/end', shShim, []],
       ['through a sh shim that only execs', execShim, []],
+      ["through cni-trace's nested shim", join(tracer.binDir, 'host-local'), []],
     ];
     const samples = cases.map(() => [] as number[]);
     for (let i = 0; i < n; i++) {
@@ -57,6 +63,7 @@ exit $rc
         const r = spawnSync(cmd, args, { env, input: '{"cniVersion":"1.0.0"}', stdio: ['pipe', 'ignore', 'ignore'] });
         if (r.status !== 0) throw new Error(`${cases[k]![0]} exited ${r.status}`);
         samples[k]!.push(Number(process.hrtime.bigint() - t) / 1e6);
+        tracer.collect('0000000000000001');
       });
     }
     const floor = median(samples[0]!);

@@ -19,5 +19,5 @@ console.log('\n## Journal append latency (one record = one write(2), O_APPEND)\n
 console.log(await benchJournal(16, 1000));
 console.log('\n## Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)\n');
 console.log(await benchAgent([10_000, 50_000, 100_000]));
-console.log('\n## A shim in front of a nested plugin call (input for nested tracing)\n');
+console.log('\n## Nested tracing: a shim in front of a nested plugin call\n');
 console.log(benchNestedShim(n));

@@ -56,7 +56,7 @@ export function shQuote(s: string): string {
  * The shim. `$0` is the symlink the caller ran, so its base name is the plugin's name. Ids:
  * the call's span id is its pid and the low 32 bits of its start time in hex — unique among
  * the calls of one invocation without a fork for randomness. Every fork is counted: date ×2,
- * printf in a subshell, cat ×3, the plugin.
+ * printf in a subshell, cat for stdin and for each non-empty output stream, the plugin.
  */
 export function shimScript(originalPath: readonly string[], callsDir: string): string {
   const dirs = originalPath.length === 0 ? "''" : originalPath.map(shQuote).join(' ');
@@ -88,8 +88,8 @@ esac
 "$real" < "$f.in" > "$f.out" 2> "$f.err"
 rc=$?
 echo "$rc $(date +%s%N)" > "$f.end"
-cat "$f.err" >&2
-cat "$f.out"
+[ -s "$f.err" ] && cat "$f.err" >&2
+[ -s "$f.out" ] && cat "$f.out"
 if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then kill -$((rc - 128)) $$; fi
 exit $rc
 `;

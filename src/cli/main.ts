@@ -269,4 +269,10 @@ function main(argv: string[]): void {
   }
 }
 
+// `cni-trace tail | head`: the reader went away; stop quietly, as other CLI tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 main(process.argv.slice(2));

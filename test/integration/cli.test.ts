@@ -121,6 +121,13 @@ test('show, stats and tail\'s selection flags work from the command line', async
   const stats = JSON.parse((await cli(['stats', '--journal', journal, '--json'])).stdout);
   assert.equal(stats.invocations, 2);
   assert.deepEqual(stats.rows.find((r: { plugin: string }) => r.plugin === 'fx-bad').errors, 1);
+
+  // `cni-trace tail | head -1`: the reader leaves first; tail stops quietly, no stack trace.
+  const piped = execa(process.execPath, [CLI, 'tail', '--journal', journal], { reject: false });
+  piped.stdout.destroy();
+  const ended = await piped;
+  assert.equal(ended.exitCode, 0, ended.stderr);
+  assert.equal(ended.stderr, '');
 });
 
 test('tail on a directory with no journal says so and fails', async () => {

@@ -52,48 +52,67 @@ export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The two programs the shim runs besides the plugin, by absolute path (PATH may be anything). */
+export interface ShimTools {
+  readonly date: string;
+  readonly cat: string;
+}
+
+/** Finds date and cat where Debian, Ubuntu, RHEL and Alpine keep them; null when either is missing. */
+export function findShimTools(): ShimTools | null {
+  const pick = (name: string): string | undefined => ['/usr/bin', '/bin'].map((d) => join(d, name)).find((f) => {
+    try { return statSync(f).isFile(); } catch { return false; }
+  });
+  const date = pick('date');
+  const cat = pick('cat');
+  return date && cat ? { date, cat } : null;
+}
+
 /**
  * The shim. `$0` is the symlink the caller ran, so its base name is the plugin's name. Ids:
  * the call's span id is its pid and the low 32 bits of its start time in hex — unique among
  * the calls of one invocation without a fork for randomness. Every fork is counted: date ×2,
- * printf in a subshell, cat for stdin and for each non-empty output stream, the plugin.
+ * printf in a subshell, cat for stdin and for each non-empty output stream, the plugin. When
+ * it cannot record (no clock, the spool gone), it execs the plugin untraced.
  */
-export function shimScript(originalPath: readonly string[], callsDir: string): string {
-  const dirs = originalPath.length === 0 ? "''" : originalPath.map(shQuote).join(' ');
+export function shimScript(originalPath: readonly string[], callsDir: string, tools: ShimTools): string {
+  const dirs = originalPath.map(shQuote).join(' ');
+  const date = shQuote(tools.date);
+  const cat = shQuote(tools.cat);
   return `#!/bin/sh
 # cni-trace nested-call shim for one invocation; generated, removed when the invocation ends.
 n=\${0##*/}
-t0=$(date +%s%N)
-sp=$(printf %08x%08x $$ $((t0 % 4294967296)))
-f=${shQuote(callsDir)}/$sp
 real=
-for d in ${originalPath.length === 0 ? '' : dirs}; do
+for d in ${dirs}; do
   case $d in '') c=$n ;; *) c=$d/$n ;; esac
   if [ -f "$c" ]; then real=$c; break; fi
 done
-if ! { printf '%s\\n%s\\n%s\\n' "$t0" "$n" "$real"; export -p; } > "$f.begin" 2>/dev/null; then
+t0=$(${date} +%s%N 2>/dev/null)
+case $t0 in ''|*[!0-9]*) [ -n "$real" ] && exec "$real" ;; esac
+sp=$(printf %08x%08x $$ $((t0 % 4294967296)))
+f=${shQuote(callsDir)}/$sp
+if ! { printf '%s\n%s\n%s\n' "$t0" "$n" "$real"; export -p; } > "$f.begin" 2>/dev/null; then
   [ -n "$real" ] && exec "$real"
-  echo "cni-trace: plugin $n was removed from CNI_PATH during the call" >&2
-  exit 127
 fi
-cat > "$f.in"
 if [ -z "$real" ]; then
   echo "cni-trace: plugin $n was removed from CNI_PATH during the call" >&2
-  echo "127 $(date +%s%N)" > "$f.end"
+  echo "127 $(${date} +%s%N)" 2>/dev/null > "$f.end"
   exit 127
 fi
+${cat} > "$f.in"
 case \${TRACEPARENT-} in
   00-????????????????????????????????-????????????????-??) tp=\${TRACEPARENT#00-}; TRACEPARENT=00-\${tp%%-*}-$sp-\${TRACEPARENT##*-} ;;
 esac
 "$real" < "$f.in" > "$f.out" 2> "$f.err"
 rc=$?
-echo "$rc $(date +%s%N)" > "$f.end"
-[ -s "$f.err" ] && cat "$f.err" >&2
-[ -s "$f.out" ] && cat "$f.out"
+echo "$rc $(${date} +%s%N)" > "$f.end"
+[ -s "$f.err" ] && ${cat} "$f.err" >&2
+[ -s "$f.out" ] && ${cat} "$f.out"
 if [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then kill -$((rc - 128)) $$; fi
 exit $rc
 `;
 }
+
 
 /** Parses dash's `export -p` output: `export NAME='value'`, quotes as '"'"' or '\\''. */
 export function parseExportP(text: string): Record<string, string> {
@@ -191,6 +210,8 @@ export class NestedTracer {
    */
   static create(runDir: string, invocationId: string, cniPath: string, paths: readonly string[]): NestedTracer | string {
     const tracer = new NestedTracer(join(runDir, invocationId), cniPath);
+    const tools = findShimTools();
+    if (!tools) return 'no date or cat in /usr/bin or /bin';
     try {
       mkdirSync(runDir, { recursive: true, mode: 0o700 });
       const fs = statfsSync(runDir);
@@ -199,7 +220,7 @@ export class NestedTracer {
       mkdirSync(tracer.binDir, { mode: 0o700 });
       mkdirSync(tracer.callsDir, { mode: 0o700 });
       const shim = join(tracer.dir, 'shim');
-      writeFileSync(shim, shimScript(paths, tracer.callsDir), { mode: 0o700 });
+      writeFileSync(shim, shimScript(paths, tracer.callsDir, tools), { mode: 0o700 });
       accessSync(shim, constants.X_OK); // EACCES on a noexec mount
       for (const name of pluginNames(paths)) symlinkSync('../shim', join(tracer.binDir, name));
       return tracer;

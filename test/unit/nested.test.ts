@@ -78,11 +78,11 @@ test('the shim relays stdout, stderr and the exit code unchanged, and spools the
   assert.equal(existsSync(t.dir), false);
 });
 
-test('a plugin killed by a signal: the shim dies of the same signal', () => {
+test('a plugin killed by a signal: the shim dies of the same signal (also with no PATH at all)', () => {
   const dir = join(root, 'bin-b');
   plugin(dir, 'suicidal', 'kill -TERM $$');
   const t = tracer('b', [dir]);
-  const r = spawnSync(join(t.binDir, 'suicidal'), [], { input: '{}' });
+  const r = spawnSync(join(t.binDir, 'suicidal'), [], { input: '{}', env: {} });
   assert.equal(r.signal, 'SIGTERM');
   assert.equal(t.collect(STEP)[0]?.call.status, 128 + 15);
   t.dispose();

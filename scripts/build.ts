@@ -2,11 +2,15 @@
  * Builds the executables with esbuild:
  *  - dist/cni-trace.cjs: the plugin (wrapper/main.ts), one self-contained CommonJS file, so a
  *    CNI call loads one file and no node_modules (docs/decisions.md, "hot path");
+ *  - dist/cni-trace: the same plugin as a self-contained executable (a Node single executable
+ *    application with a V8 code cache) that needs no Node on the host — what `cni-trace
+ *    install` puts into a CNI bin dir (scripts/build-sea.ts);
  *  - dist/cli.js (+ dist/chunks/): the `cni-trace` command, ESM, npm dependencies external,
  *    each command's heavy dependencies in a chunk loaded only when that command runs.
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
+import { buildSea } from './build-sea.ts';
 
 rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
 
@@ -37,3 +41,5 @@ await build({
   logLevel: 'warning',
 });
 chmodSync('dist/cli.js', 0o755);
+
+await buildSea();

@@ -4,7 +4,7 @@
  * with "." and ends in ".tmp", so no runtime mistakes it for a config (libcni loads only
  * .conf, .conflist and .json).
  */
-import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, fchmodSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Replaces `path` with `data`; keeps the old file's mode when it had one (else `mode`). */
@@ -27,6 +27,24 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o64
     renameSync(tmp, path);
   } catch (e) {
     unlinkSync(tmp);
+    throw e;
+  }
+}
+
+/**
+ * Replaces `path` with a copy of `src` (mode `mode`): a runtime exec'ing the old file keeps
+ * running it, and no exec ever sees a half-written one (nor gets "text file busy").
+ */
+export function copyFileAtomic(src: string, path: string, mode = 0o755): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    copyFileSync(src, tmp);
+    chmodSync(tmp, mode);
+    const fd = openSync(tmp, 'r');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(tmp, path);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* never created */ }
     throw e;
   }
 }

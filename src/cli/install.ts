@@ -1,35 +1,24 @@
 /**
- * `cni-trace install --bin-dir DIR`: puts the plugin executable into a CNI bin dir. The file
- * is the esbuild bundle behind a shebang naming the absolute path of the Node binary that
- * runs this command, so a runtime can exec it with no `node` on its PATH. (A self-contained
- * executable without any Node on the host is the subject of a later issue.)
+ * `cni-trace install --bin-dir DIR`: puts the plugin executable into a CNI bin dir. The file is
+ * the self-contained executable dist/cni-trace (scripts/build-sea.ts): the Node runtime and the
+ * plugin in one file, so the host needs no Node at all. Copied atomically, mode 0755.
  */
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.ts';
+import { fileURLToPath } from 'node:url';
+import { copyFileAtomic } from './atomic-write.ts';
 
-/** Linux reads at most 255 bytes of a "#!" line (BINPRM_BUF_SIZE). */
-const MAX_SHEBANG = 255;
-
-/** Where the built plugin bundle is: in dist/, beside the CLI (or one up, from a code-split chunk). */
-export function pluginBundlePath(): string {
-  const candidates = ['./cni-trace.cjs', '../cni-trace.cjs'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+/** Where the built executable is: in dist/, beside the CLI (or one up, from a code-split chunk). */
+export function pluginExecutablePath(): string {
+  const candidates = ['./cni-trace', '../cni-trace'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
-/** Installs the plugin as DIR/cni-trace (atomically, mode 0755); returns its path. */
-export function installPlugin(binDir: string, nodePath = process.execPath, bundlePath = pluginBundlePath()): string {
-  const shebang = `#!${nodePath}\n`;
-  if (shebang.length > MAX_SHEBANG) throw new Error(`the Node path is too long for a "#!" line: ${nodePath}`);
-  let bundle: Buffer;
-  try {
-    bundle = readFileSync(bundlePath);
-  } catch {
-    throw new Error(`the plugin bundle ${bundlePath} is missing: run "npm run build" first`);
-  }
+/** Installs the plugin as DIR/cni-trace; returns its path. */
+export function installPlugin(binDir: string, executable = pluginExecutablePath()): string {
+  if (!existsSync(executable)) throw new Error(`the plugin executable ${executable} is missing: run "npm run build" first`);
   mkdirSync(binDir, { recursive: true });
   const target = join(binDir, 'cni-trace');
-  writeFileAtomic(target, Buffer.concat([Buffer.from(shebang), bundle]), 0o755);
+  copyFileAtomic(executable, target, 0o755);
   return target;
 }

@@ -42,9 +42,8 @@ Writes the original conflist back: the delegates become the plugins again.
 unwrap(wrap(x)) equals x.`,
   install: `Usage: cni-trace install --bin-dir DIR
 
-Installs the plugin executable as DIR/cni-trace (atomically, mode 0755). It runs with the
-Node binary that runs this command (absolute path in its "#!" line), so the runtime needs
-no node on its PATH.`,
+Installs the plugin as DIR/cni-trace (atomically, mode 0755): the self-contained executable
+built by "npm run build" (dist/cni-trace), so the node needs no Node.js installed.`,
   tail: `Usage: cni-trace tail [--journal DIR] [--follow] [--last N] [--since DURATION]
                       [--pod [NS/]NAME] [--namespace NS] [--plugin TYPE] [--errors] [--json]
 

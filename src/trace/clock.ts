@@ -3,9 +3,11 @@
  * monotonic clock, so durations never go negative and starts have sub-microsecond precision.
  */
 
-// performance.timeOrigin + now() carries microseconds; Date.now() would only carry milliseconds.
-const anchorMono = process.hrtime.bigint();
-const anchorWallNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+// Taken at the first use, not at load: a startup snapshot (the self-contained executable) runs
+// module code when it is built. performance.timeOrigin + now() carries microseconds;
+// Date.now() would only carry milliseconds.
+let anchorMono = -1n;
+let anchorWallNs = 0n;
 
 /** Monotonic nanoseconds (process.hrtime), for durations. */
 export function monotonicNs(): bigint {
@@ -14,6 +16,10 @@ export function monotonicNs(): bigint {
 
 /** Epoch nanoseconds for a monotonic reading taken in this process. */
 export function epochNsAt(mono: bigint): bigint {
+  if (anchorMono < 0n) {
+    anchorMono = process.hrtime.bigint();
+    anchorWallNs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
+  }
   return anchorWallNs + (mono - anchorMono);
 }
 

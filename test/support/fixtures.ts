@@ -1,7 +1,7 @@
 /**
- * Installing test plugins: the fixture plugin under chosen names, and the real cni-trace
- * plugin from dist/, into temp bin dirs. Both get a "#!" line naming this test's Node, as
- * `cni-trace install` does, so nothing relies on a `node` on PATH.
+ * Installing test plugins into temp bin dirs: the fixture plugin under chosen names, behind a
+ * "#!" line naming this test's Node (so nothing relies on a `node` on PATH), and the real
+ * cni-trace plugin, the self-contained executable from dist/, as `cni-trace install` does.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,8 @@ import { installPlugin } from '../../src/cli/install.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const FIXTURE_PLUGIN = join(ROOT, 'test/fixtures/plugins/fixture-plugin.cjs');
-export const PLUGIN_BUNDLE = join(ROOT, 'dist/cni-trace.cjs');
+/** The self-contained executable `cni-trace install` installs. */
+export const PLUGIN_EXECUTABLE = join(ROOT, 'dist/cni-trace');
 /** The Debian plugins. */
 export const DEBIAN_CNI = '/usr/lib/cni';
 
@@ -24,7 +25,7 @@ export function installFixtures(binDir: string, names: readonly string[]): void 
   }
 }
 
-/** Installs the built plugin (npm run build) as binDir/cni-trace; returns its path. */
+/** Installs the built self-contained plugin (npm run build) as binDir/cni-trace, as `cni-trace install` does; returns its path. */
 export function installCniTrace(binDir: string): string {
-  return installPlugin(binDir, process.execPath, PLUGIN_BUNDLE);
+  return installPlugin(binDir, PLUGIN_EXECUTABLE);
 }

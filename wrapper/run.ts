@@ -1,0 +1,35 @@
+/**
+ * The plugin process: stdin, stdout, stderr and env wired to the dispatcher in src/plugin.
+ * Imports nothing heavy (no OpenTelemetry, Ink, React, zod or execa — see docs/decisions.md).
+ * Started by wrapper/main.ts (the bundle) or, in the self-contained executable, by the
+ * startup snapshot's main function (wrapper/snapshot.ts).
+ */
+import { processExec } from '../src/invoke/exec.ts';
+import { runPlugin } from '../src/plugin/dispatch.ts';
+
+function readStdin(): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks)));
+    process.stdin.on('error', () => resolve(Buffer.concat(chunks)));
+  });
+}
+
+/** Runs one CNI call; the exit code is set when it is done. */
+export function main(): void {
+  void runPlugin({
+    env: process.env,
+    readStdin,
+    writeStdout: (d) => process.stdout.write(d),
+    writeStderr: (d) => process.stderr.write(d),
+    exec: processExec,
+    guardOrphans: true,
+    nestedTracing: true,
+  }).then((code) => {
+    // Everything is written by now: stdout and stderr are synchronous for pipes and files on
+    // Linux, journal records are written with writeSync, the watchdog has its "bye". Exiting
+    // here skips Node's environment teardown, ~2-3 ms of every call (bench/wrapper-phases.ts).
+    process.exit(code);
+  });
+}

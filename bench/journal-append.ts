@@ -1,7 +1,10 @@
 /**
  * Journal append latency: W writer processes append the same record shape the wrapper
  * writes (a step.end with a 1 KiB stdout excerpt) to one journal directory at once, each
- * timing every append. Rotation is on (4 MiB files), as on a node.
+ * timing every append. Rotation is on (4 MiB files), as on a node. Two loads: paced (each
+ * writer appends every 5 ms, like wrappers that also wait for their plugins: 16 writers make
+ * 3,200 records/s, far more than a node's pod churn) and saturated (tight loops: 16 processes
+ * on 2 cores, so the tail is mostly waiting for a CPU, not for the write).
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,39 +21,51 @@ const RECORD: StepEnd = {
   status: 'ok', stdout: { text: 'x'.repeat(1024), bytes: 1024, truncated: false }, stderr: { text: '', bytes: 0, truncated: false },
 };
 
-async function writer(dir: string, count: number): Promise<number[]> {
+const PACE_MS = 5;
+
+async function writer(dir: string, count: number, paceMs = 0): Promise<number[]> {
   const journal = new Journal({ dir, maxFileBytes: 4 << 20, maxFiles: 4, onDegraded: (r) => { throw new Error(r); } });
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
     const t = process.hrtime.bigint();
     journal.append(RECORD);
     out.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (paceMs > 0) await new Promise((r) => setTimeout(r, paceMs));
   }
   return out;
 }
 
-export async function benchJournal(writers: number, perWriter: number): Promise<string> {
+function writers(dir: string, count: number, perWriter: number, paceMs: number): Promise<number[][]> {
+  return Promise.all(Array.from({ length: count }, () => new Promise<number[]>((resolve, reject) => {
+    const child = fork(new URL(import.meta.url).pathname, ['--writer', dir, String(perWriter), String(paceMs)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    child.on('message', (m) => resolve(m as number[]));
+    child.on('error', reject);
+  })));
+}
+
+export interface JournalBench { readonly text: string; readonly p99Paced: number; readonly p99Saturated: number }
+
+export async function benchJournal(count: number, perWriter: number): Promise<JournalBench> {
   const dir = mkdtempSync(join(tmpdir(), 'cnitrace-bench-journal-'));
   try {
-    const runs = await Promise.all(Array.from({ length: writers }, () => new Promise<number[]>((resolve, reject) => {
-      const child = fork(new URL(import.meta.url).pathname, ['--writer', dir, String(perWriter)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-      child.on('message', (m) => resolve(m as number[]));
-      child.on('error', reject);
-    })));
-    const all = runs.flat();
     const single = await writer(join(dir, 'single'), perWriter);
-    return table(['writers', 'appends', 'p50 ms', 'p99 ms', 'max ms'], [
-      ['1', String(single.length), fmt(percentile(single, 50)), fmt(percentile(single, 99)), fmt(Math.max(...single))],
-      [String(writers), String(all.length), fmt(percentile(all, 50)), fmt(percentile(all, 99)), fmt(Math.max(...all))],
+    const paced = (await writers(join(dir, 'paced'), count, perWriter, PACE_MS)).flat();
+    const saturated = (await writers(join(dir, 'saturated'), count, perWriter, 0)).flat();
+    const row = (label: string, w: number, s: number[]) => [label, String(w), String(s.length), fmt(percentile(s, 50)), fmt(percentile(s, 99)), fmt(Math.max(...s))];
+    const text = table(['load', 'writers', 'appends', 'p50 ms', 'p99 ms', 'max ms'], [
+      row('one writer, tight loop', 1, single),
+      row(`paced, one append per ${PACE_MS} ms each`, count, paced),
+      row('saturated, tight loops', count, saturated),
     ]);
+    return { text, p99Paced: percentile(paced, 99), p99Saturated: percentile(saturated, 99) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (process.argv[2] === '--writer') {
-  const samples = await writer(process.argv[3]!, Number(process.argv[4]));
+  const samples = await writer(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5] ?? 0));
   process.send?.(samples, () => process.exit(0));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(await benchJournal(16, 1000));
+  console.log((await benchJournal(16, 1000)).text);
 }

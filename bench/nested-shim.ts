@@ -18,7 +18,7 @@ import { benchEnv, fmt, median, table } from './stats.ts';
 
 const PLUGIN = '/usr/lib/cni/host-local';
 
-export function benchNestedShim(n: number): string {
+export function benchNestedShim(n: number): { text: string; shimRatio: number } {
   const dir = mkdtempSync(join(tmpdir(), 'cnitrace-bench-shim-'));
   try {
     const journal = join(dir, 'journal.jsonl');
@@ -68,13 +68,14 @@ exit $rc
     }
     const floor = median(samples[0]!);
     const direct = median(samples[1]!);
-    return table(['nested call', 'median ms', 'added over direct ms', 'added / floor'], cases.map(([label], k) => {
+    const text = table(['nested call', 'median ms', 'added over direct ms', 'added / floor'], cases.map(([label], k) => {
       const m = median(samples[k]!);
       return [label, fmt(m), k < 2 ? '—' : fmt(m - direct), k < 2 ? '—' : `${((m - direct) / floor).toFixed(2)} ×`];
     })) + `\n\n(N=${n} each, alternated; floor ${fmt(floor)} ms)`;
+    return { text, shimRatio: (median(samples[5]!) - direct) / floor };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(benchNestedShim(Number(process.argv[2] ?? 30)));
+if (import.meta.url === `file://${process.argv[1]}`) console.log(benchNestedShim(Number(process.argv[2] ?? 30)).text);

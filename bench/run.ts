@@ -1,23 +1,54 @@
 /**
- * All benchmarks, one table each: `npm run bench` (as root; N defaults to 30).
- * Method: NODE_EXTRA_CA_CERTS unset for every child (it adds ~55 ms to each Node start
- * here); runs alternated; medians; the floor measured in the same run.
+ * All benchmarks: `npm run bench` (as root; N defaults to 30). One table per benchmark, then
+ * a summary of the targets. Method: NODE_EXTRA_CA_CERTS unset for every child (it adds ~55 ms
+ * to each Node start here); runs alternated; medians; the `node -e 0` floor measured in the
+ * same run. `npm run bench -- N --quick` skips the agent and TUI benchmarks.
  */
+import { benchAgent } from './agent-export.ts';
 import { benchChains } from './chain.ts';
+import { benchExecutable } from './executable.ts';
 import { benchImports } from './hot-path-imports.ts';
 import { benchJournal } from './journal-append.ts';
-import { benchAgent } from './agent-export.ts';
 import { benchNestedShim } from './nested-shim.ts';
+import { benchPodman } from './podman.ts';
+import { table } from './stats.ts';
+import { benchTui } from './tui.ts';
+import { benchPhases } from './wrapper-phases.ts';
 
 const n = Number(process.argv[2] ?? 30);
-console.log(`# cni-trace benchmarks (N=${n}, ${new Date().toISOString()})\n`);
-console.log('## Added time per CNI call, through libcni (test/driver) over the Debian plugins\n');
-console.log((await benchChains(n)).text);
-console.log('\n## Start-up: the wrapper bundle and what libraries would cost the hot path\n');
-console.log(benchImports(n).text);
-console.log('\n## Journal append latency (one record = one write(2), O_APPEND)\n');
-console.log(await benchJournal(16, 1000));
-console.log('\n## Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)\n');
-console.log(await benchAgent([10_000, 50_000, 100_000]));
-console.log('\n## Nested tracing: a shim in front of a nested plugin call\n');
-console.log(benchNestedShim(n));
+const quick = process.argv.includes('--quick');
+const section = (title: string, text: string): void => console.log(`\n## ${title}\n\n${text}`);
+
+console.log(`# cni-trace benchmarks (N=${n}, ${new Date().toISOString()})`);
+const chains = await benchChains(n);
+section('Added time per CNI call, through libcni (test/driver) over the Debian plugins', chains.text);
+const shim = benchNestedShim(n);
+section('Nested tracing: a shim in front of a nested plugin call', shim.text);
+section('Where a wrapped call\'s time goes (the journal\'s timestamps)', benchPhases(n));
+const exe = await benchExecutable(n);
+section('The self-contained executable: size and start-up', exe.text);
+section('Start-up: what libraries would cost the hot path', benchImports(n).text);
+const journal = await benchJournal(16, 1000);
+section('Journal append latency (one record = one write(2), O_APPEND)', journal.text);
+const podman = await benchPodman(n);
+section('A pod sandbox with podman: bare vs wrapped network', podman.text);
+if (!quick) {
+  section('Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)', await benchAgent([10_000, 50_000, 100_000]));
+  section('TUI under load', await benchTui());
+}
+
+const ratio = (x: number): string => `${x.toFixed(2)} ×`;
+const verdict = (ok: boolean, by: string): string => (ok ? 'met' : `not met, by ${by}`);
+const rows: string[][] = [];
+for (const r of chains.rows) {
+  for (const [label, added] of [['nested on', r.added], ['nested off', r.flat - r.bare]] as const) {
+    const x = added / chains.floor;
+    rows.push([`added per ${r.op}, ${r.chain}, ${label}`, ratio(x), '≤ 1.5 × floor', verdict(x <= 1.5, ratio(x - 1.5))]);
+  }
+}
+const nested = Math.max(...chains.rows.map((r) => r.nested / chains.floor));
+rows.push(['added per nested call, worst row (shim alone)', `${ratio(nested)} (${ratio(shim.shimRatio)})`, '≤ 1.2 × floor', verdict(nested <= 1.2, ratio(nested - 1.2))]);
+rows.push(['journal append p99, 16 writers paced (saturated)', `${journal.p99Paced.toFixed(2)} ms (${journal.p99Saturated.toFixed(2)} ms)`, '< 1 ms', verdict(journal.p99Paced < 1, `${(journal.p99Paced - 1).toFixed(2)} ms`)]);
+rows.push(['executable start-up (VERSION), size', `${ratio(exe.versionRatio)}, ${exe.sizeMb.toFixed(0)} MB`, '—', '—']);
+rows.push(['podman run --rm, wrapped − bare', `+${podman.addedMs.toFixed(1)} ms (${podman.addedPct.toFixed(1)} %)`, '—', '—']);
+section('Summary against the targets', `${table(['measure', 'measured', 'target', ''], rows)}\n\n(floor: \`node -e 0\` median ${chains.floor.toFixed(1)} ms in the chain benchmark)`);

@@ -12,12 +12,24 @@ import { join, resolve } from 'node:path';
 
 const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-export async function buildSea(bundle = 'dist/cni-trace.cjs', out = 'dist/cni-trace'): Promise<void> {
-  const work = resolve('dist/.sea');
+export interface SeaOptions {
+  /** The CommonJS script the executable runs (for a snapshot: the snapshot's entry). */
+  readonly main?: string;
+  readonly out?: string;
+  /** How V8 gets the script: compiled at each start, from a code cache, or a startup snapshot. */
+  readonly startup?: 'compile' | 'code-cache' | 'snapshot';
+}
+
+export async function buildSea(opts: SeaOptions = {}): Promise<void> {
+  const { main = 'dist/cni-trace.cjs', out = 'dist/cni-trace', startup = 'code-cache' } = opts;
+  const work = resolve(`${out}.sea`);
   mkdirSync(work, { recursive: true });
   const blob = join(work, 'cni-trace.blob');
   const config = join(work, 'sea-config.json');
-  writeFileSync(config, JSON.stringify({ main: resolve(bundle), output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
+  writeFileSync(config, JSON.stringify({
+    main: resolve(main), output: blob, disableExperimentalSEAWarning: true,
+    useCodeCache: startup === 'code-cache', useSnapshot: startup === 'snapshot',
+  }));
   run(process.execPath, ['--experimental-sea-config', config]);
   const tmp = `${out}.tmp`;
   copyFileSync(process.execPath, tmp);

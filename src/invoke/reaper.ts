@@ -1,7 +1,8 @@
 /**
  * Kill safety for delegates. A runtime that times out SIGKILLs the wrapper (libcni uses
- * exec.CommandContext); nothing in the wrapper runs then. So each invocation starts one
- * tiny /bin/sh watchdog whose stdin is a pipe from the wrapper. Every delegate runs in its
+ * exec.CommandContext); nothing in the wrapper runs then. So an invocation whose delegate runs
+ * longer than WATCHDOG_DELAY_MS starts one tiny /bin/sh watchdog whose stdin is a pipe from
+ * the wrapper. Every delegate runs in its
  * own process group; the wrapper tells the watchdog which groups are live. If the pipe hits
  * EOF without a "bye" (the wrapper died), the watchdog SIGKILLs the live groups — the
  * delegate and anything it spawned (IPAM plugins and nested-call shims included) — and
@@ -27,12 +28,69 @@ const WATCHDOG = [
   '[ -n "$dir" ] && rm -rf -- "$dir"',
 ].join('\n');
 
+/**
+ * How long a delegate runs before the watchdog is started. A runtime kills the wrapper at its
+ * deadline, seconds into a call; starting the watchdog only for delegates that are still
+ * running after this long keeps its spawn (~2 ms, bench/wrapper-phases.ts) out of the calls
+ * whose delegates finish in milliseconds — nearly all. The one gap: a wrapper killed within this
+ * long of a delegate's start, before any delegate of the call ran this long, leaves that delegate
+ * running (docs/decisions.md, "kill safety").
+ */
+export const WATCHDOG_DELAY_MS = 50;
+
 /** Tracks live delegate process groups and kills them if the wrapper dies. Never throws. */
 export class OrphanReaper {
   private proc: ChildProcess | null = null;
+  private started = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly live = new Set<number>();
+  private dir: string | null = null;
+  private readonly delayMs: number;
 
-  /** Starts the watchdog; when /bin/sh cannot start, delegates still run (unguarded). */
-  start(): void {
+  constructor(delayMs = WATCHDOG_DELAY_MS) {
+    this.delayMs = delayMs;
+  }
+
+  /** True once the watchdog process was started (a delegate ran longer than the delay). */
+  get watching(): boolean { return this.started; }
+
+  /** A delegate's process group (its pid: delegates are spawned detached) is now live. */
+  track(pgid: number): void {
+    this.live.add(pgid);
+    if (this.started) this.send(`add ${pgid}\n`);
+    else if (this.timer === null) {
+      this.timer = setTimeout(() => this.start(), this.delayMs);
+      this.timer.unref();
+    }
+  }
+
+  /** The delegate exited; its group is no longer ours to kill. */
+  untrack(pgid: number): void {
+    this.live.delete(pgid);
+    if (this.started) this.send(`del ${pgid}\n`);
+    else if (this.live.size === 0) this.stopTimer();
+  }
+
+  /** A directory of this invocation's to remove if the wrapper dies (the nested-call spool). */
+  removeOnDeath(dir: string): void {
+    this.dir = dir;
+    if (this.started) this.send(`dir ${dir}\n`);
+  }
+
+  /** The invocation ended normally: the watchdog (if any) exits without killing anything. */
+  release(): void {
+    this.stopTimer();
+    this.send('bye\n');
+    this.proc?.stdin?.end();
+    // The pipe must not keep the wrapper alive.
+    (this.proc?.stdin as unknown as { unref?: () => void } | undefined)?.unref?.();
+    this.proc = null;
+  }
+
+  /** Starts the watchdog and tells it what is live; when /bin/sh cannot start, delegates still run (unguarded). */
+  private start(): void {
+    this.timer = null;
+    this.started = true;
     try {
       const proc = spawn('/bin/sh', ['-c', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       proc.on('error', () => { this.proc = null; });
@@ -42,24 +100,13 @@ export class OrphanReaper {
     } catch {
       this.proc = null;
     }
+    for (const pgid of this.live) this.send(`add ${pgid}\n`);
+    if (this.dir !== null) this.send(`dir ${this.dir}\n`);
   }
 
-  /** A delegate's process group (its pid: delegates are spawned detached) is now live. */
-  track(pgid: number): void { this.send(`add ${pgid}\n`); }
-
-  /** The delegate exited; its group is no longer ours to kill. */
-  untrack(pgid: number): void { this.send(`del ${pgid}\n`); }
-
-  /** A directory of this invocation's to remove if the wrapper dies (the nested-call spool). */
-  removeOnDeath(dir: string): void { this.send(`dir ${dir}\n`); }
-
-  /** The invocation ended normally: the watchdog exits without killing anything. */
-  release(): void {
-    this.send('bye\n');
-    this.proc?.stdin?.end();
-    // The pipe must not keep the wrapper alive.
-    (this.proc?.stdin as unknown as { unref?: () => void } | undefined)?.unref?.();
-    this.proc = null;
+  private stopTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private send(line: string): void {

@@ -140,7 +140,6 @@ async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promis
     journal, env: io.env, isCredential: credentialKeyMatcher(entry.redact), captureMaxBytes: entry.captureMaxBytes,
   });
   const reaper = io.guardOrphans ? new OrphanReaper() : undefined;
-  reaper?.start();
   recorder.begin(env, entry.name, entry.cniVersion, entry.raw, entry.delegates.map((d) => d.type));
   const nested = entry.nested && io.nestedTracing && !journal.isDegraded ? startNested(io, entry, env, recorder.spanId) : undefined;
   if (nested) reaper?.removeOnDeath(nested.dir);

@@ -24,7 +24,7 @@ export function writeInvocation(journal: Journal, i: number): void {
   for (const [k, plugin] of ['bridge', 'portmap'].entries()) {
     const step = rec.stepBegin(k, plugin, `/opt/cni/bin/${plugin}`, { type: plugin, name: 'k8s-pod-network', cniVersion: '1.0.0' });
     const t = process.hrtime.bigint();
-    const outcome: ExecOutcome = { exitCode: 0, signal: null, stdout: Buffer.from(RESULT), stderr: Buffer.alloc(0), spawnError: null, pid: 1000 + k, startMono: t, endMono: t + 5_000_000n };
+    const outcome: ExecOutcome = { exitCode: 0, signal: null, stdout: Buffer.from(RESULT), stderr: Buffer.alloc(0), stderrBytes: 0, spawnError: null, pid: 1000 + k, startMono: t, endMono: t + 5_000_000n };
     rec.stepEnd(step, outcome, 'ok');
   }
   rec.end(0, RESULT);

@@ -26,7 +26,7 @@ export interface JournalFeedOptions {
   /** Finished invocations of the history to start with (every running one comes too). */
   readonly last: number;
   /** Is this wrapper pid still running? Default: it exists on this host. */
-  readonly alive?: (pid: number) => boolean;
+  readonly alive?: (pid: number, bootId?: string) => boolean;
   /** How often running wrappers are checked (ms, default 1000). */
   readonly livenessMs?: number;
 }
@@ -42,9 +42,9 @@ export interface JournalFeedOptions {
 export function journalFeed(opts: JournalFeedOptions): Feed {
   const alive = opts.alive ?? processAlive;
   return (sink) => {
-    const unfinished = new Map<string, number>(); // invocation span id → wrapper pid
+    const unfinished = new Map<string, [pid: number, bootId: string | undefined]>(); // invocation span id → its wrapper
     const track = (rec: JournalRecord): void => {
-      if (rec.rec === 'invocation.begin') unfinished.set(rec.spanId, rec.pid);
+      if (rec.rec === 'invocation.begin') unfinished.set(rec.spanId, [rec.pid, rec.bootId]);
       else if (rec.rec === 'invocation.end') unfinished.delete(rec.spanId);
     };
     const stop = followJournal({
@@ -56,7 +56,7 @@ export function journalFeed(opts: JournalFeedOptions): Feed {
         sink.records([rec]);
       },
     });
-    const history = recentHistory(opts.last, (begin) => alive(begin.pid));
+    const history = recentHistory(opts.last, (begin) => alive(begin.pid, begin.bootId));
     readJournalTail(opts.dir, opts.last, (rec) => history.add(rec));
     const past = history.result();
     // An invocation that began in a file older than those read has no begin here: leave it out.
@@ -65,7 +65,7 @@ export function journalFeed(opts: JournalFeedOptions): Feed {
     for (const rec of records) track(rec);
     sink.records(records, past.horizonMs);
     const probe = (): void => {
-      const dead = [...unfinished].filter(([, pid]) => !alive(pid)).map(([id]) => id);
+      const dead = [...unfinished].filter(([, [pid, boot]]) => !alive(pid, boot)).map(([id]) => id);
       for (const id of dead) unfinished.delete(id);
       if (dead.length > 0) sink.gone(dead);
     };

@@ -13,6 +13,8 @@ export interface AgentConfig {
   /** The full OTLP/HTTP traces URL (…/v1/traces). */
   readonly tracesUrl: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** PEM files for an https endpoint: the CA that signed the collector's certificate, a client certificate and key (mTLS). */
+  readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   readonly serviceName: string;
   /** Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES, then --resource-attribute). */
   readonly resourceAttributes: Readonly<Record<string, string>>;
@@ -41,6 +43,9 @@ export const SETTINGS = {
   endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
   tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
   header: { flag: 'header', env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', help: 'header K=V for the collector (repeatable; env: K=V,K2=V2)', repeat: true },
+  certificate: { flag: 'certificate', env: 'OTEL_EXPORTER_OTLP_CERTIFICATE', default: '', help: 'PEM file of the CA(s) to trust for an https endpoint' },
+  clientCertificate: { flag: 'client-certificate', env: 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', default: '', help: 'PEM client certificate for mutual TLS' },
+  clientKey: { flag: 'client-key', env: 'OTEL_EXPORTER_OTLP_CLIENT_KEY', default: '', help: 'PEM private key of the client certificate' },
   serviceName: { flag: 'service-name', env: 'OTEL_SERVICE_NAME', default: 'cni-trace', help: 'service.name of the spans' },
   resourceAttribute: { flag: 'resource-attribute', env: 'OTEL_RESOURCE_ATTRIBUTES', default: '', help: 'extra resource attribute K=V (repeatable; env: K=V,K2=V2)', repeat: true },
   nodeName: { flag: 'node-name', env: 'K8S_NODE_NAME', default: hostname(), help: 'k8s.node.name (default: the host name)' },
@@ -107,6 +112,8 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     stateDir: pick(flags, env, SETTINGS.stateDir),
     tracesUrl,
     headers: keyValues(flags, env, SETTINGS.header),
+    tls: Object.fromEntries(([['ca', SETTINGS.certificate], ['cert', SETTINGS.clientCertificate], ['key', SETTINGS.clientKey]] as const)
+      .map(([k, setting]) => [k, pick(flags, env, setting)]).filter(([, v]) => v !== '')),
     // OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (the SDK's rule).
     serviceName: typeof flags['service-name'] === 'string' ? flags['service-name'] : env.OTEL_SERVICE_NAME || resource['service.name'] || SETTINGS.serviceName.default,
     resourceAttributes: resource,

@@ -6,6 +6,8 @@
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { readFileSync } from 'node:fs';
+import type { AgentConfig } from './config.ts';
 
 export type ExportOutcome = { ok: true } | { ok: false; error: string; retryable: boolean };
 
@@ -19,8 +21,23 @@ function permanent(status: number | undefined): boolean {
   return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
-export function otlpSink(url: string, headers: Readonly<Record<string, string>>, timeoutMillis = 10_000): SpanSink {
-  const exporter = new OTLPTraceExporter({ url, headers: { ...headers }, timeoutMillis });
+/** The PEM files of the TLS settings, read now so a wrong path fails at start, naming the setting. */
+function tlsOptions(tls: AgentConfig['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  const entries = Object.entries(tls).filter(([, path]) => path);
+  if (entries.length === 0) return undefined;
+  const names: Record<string, string> = { ca: '--certificate', cert: '--client-certificate', key: '--client-key' };
+  return Object.fromEntries(entries.map(([k, path]) => {
+    try {
+      return [k, readFileSync(path!)];
+    } catch (e) {
+      throw new Error(`${names[k]}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    }
+  }));
+}
+
+export function otlpSink(url: string, headers: Readonly<Record<string, string>>, timeoutMillis = 10_000, tls: AgentConfig['tls'] = {}): SpanSink {
+  const agentOptions = tlsOptions(tls);
+  const exporter = new OTLPTraceExporter({ url, headers: { ...headers }, timeoutMillis, ...(agentOptions ? { httpAgentOptions: { keepAlive: true, ...agentOptions } } : {}) });
   return {
     exportSpans: (spans) => new Promise((resolve) => {
       exporter.export(spans, (result) => {

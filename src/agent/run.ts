@@ -35,8 +35,9 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<numb
     if (!cfg.once) await opts.stopped;
     return 0;
   }
-  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers);
-  log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}), state in ${cfg.stateDir}`);
+  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, undefined, cfg.tls);
+  const tls = Object.entries(cfg.tls).map(([k, v]) => `${k} ${v}`).join(', ');
+  log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}${tls ? `; tls: ${tls}` : ''}), state in ${cfg.stateDir}`);
   const agent = new Agent(cfg, { sink, resource: agentResource(cfg), log });
   try {
     return cfg.once ? await once(agent, cfg, log) : await daemon(agent, cfg, log, opts.stopped);

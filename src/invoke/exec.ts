@@ -16,7 +16,15 @@ export interface ExecRequest {
   readonly onStderr?: (chunk: Buffer) => void;
   /** Guards the child's process group against the wrapper being killed. */
   readonly reaper?: OrphanReaper;
+  /** stderr kept in memory at most (it is forwarded as it comes either way); default STDERR_KEEP_BYTES. */
+  readonly keepStderrBytes?: number;
 }
+
+/**
+ * How much of a delegate's stderr the wrapper keeps (for the journal excerpt and for libcni's
+ * "netplugin failed: <stderr>" message). A plugin flooding stderr must not grow the wrapper.
+ */
+export const STDERR_KEEP_BYTES = 1024 * 1024;
 
 export interface ExecOutcome {
   /** Exit status, or null when the plugin died of a signal or never started. */
@@ -24,7 +32,10 @@ export interface ExecOutcome {
   /** Node's signal name (SIGKILL …) when the plugin died of one. */
   readonly signal: string | null;
   readonly stdout: Buffer;
+  /** The first `keepStderrBytes` of stderr. */
   readonly stderr: Buffer;
+  /** How many bytes the plugin wrote to stderr in all. */
+  readonly stderrBytes: number;
   /** Set when the binary could not be executed; worded as Go's "fork/exec PATH: reason". */
   readonly spawnError: string | null;
   readonly pid: number | null;
@@ -69,6 +80,9 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
     const startMono = monotonicNs();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    const keep = req.keepStderrBytes ?? STDERR_KEEP_BYTES;
+    let errKept = 0;
+    let errTotal = 0;
     let spawnError: string | null = null;
     const child = spawn(req.path, [], { env: req.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const pid = child.pid ?? null;
@@ -78,7 +92,12 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
     });
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => {
-      err.push(c);
+      errTotal += c.length;
+      if (errKept < keep) {
+        const part = errKept + c.length > keep ? c.subarray(0, keep - errKept) : c;
+        err.push(part);
+        errKept += part.length;
+      }
       req.onStderr?.(c);
     });
     // A plugin may exit without reading stdin; EPIPE on its stdin is not our failure.
@@ -91,6 +110,7 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
         signal: spawnError ? null : signal,
         stdout: Buffer.concat(out),
         stderr: Buffer.concat(err),
+        stderrBytes: errTotal,
         spawnError,
         pid,
         startMono,

@@ -5,6 +5,7 @@
  */
 import type { CniError } from '../cni/errors.ts';
 import type { Json } from '../config/wrapper-entry.ts';
+import { bootId } from './boot.ts';
 import type { Capture, InvocationBegin, InvocationEnd, InvocationIdentity, JournalRecord, StepBegin, StepEnd } from './record.ts';
 
 export type InvocationState = 'ok' | 'error' | 'in-flight' | 'abandoned';
@@ -61,8 +62,12 @@ interface Parts {
   firstSeen: number;
 }
 
-/** Is the wrapper with this pid still running? (Signal 0 probes without signalling.) */
-export function processAlive(pid: number): boolean {
+/**
+ * Is the wrapper with this pid still running? (Signal 0 probes without signalling.) A record
+ * from an earlier boot names a process that is gone, whoever has its pid now.
+ */
+export function processAlive(pid: number, recordBootId?: string): boolean {
+  if (recordBootId && bootId() && recordBootId !== bootId()) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -75,10 +80,10 @@ export function processAlive(pid: number): boolean {
 export class InvocationIndex {
   private readonly byId = new Map<string, Parts>();
   private seq = 0;
-  private readonly alive: (pid: number, spanId: string) => boolean;
+  private readonly alive: (pid: number, spanId: string, bootId?: string) => boolean;
 
-  /** `alive` says whether a begun, unended invocation still runs (default: its pid exists here). */
-  constructor(alive: (pid: number, spanId: string) => boolean = processAlive) {
+  /** `alive` says whether a begun, unended invocation still runs (default: its pid exists here, in this boot). */
+  constructor(alive: (pid: number, spanId: string, bootId?: string) => boolean = (pid, _id, boot) => processAlive(pid, boot)) {
     this.alive = alive;
   }
 
@@ -122,7 +127,7 @@ export class InvocationIndex {
     const b = p.begin;
     const e = p.end;
     const pid = b?.pid ?? null;
-    const live = e ? false : pid !== null && this.alive(pid, spanId);
+    const live = e ? false : pid !== null && this.alive(pid, spanId, b?.bootId);
     const status: InvocationState = e ? e.status : live ? 'in-flight' : 'abandoned';
     const steps = treeOrder([...p.steps.values()]
       .map((s) => buildStep(s.begin, s.end, status))

@@ -51,6 +51,8 @@ export interface InvocationBegin extends InvocationIdentity {
   readonly stdin: Json;
   readonly delegates: readonly string[];
   readonly pid: number;
+  /** The kernel's boot id: after a reboot the pid is someone else's (absent if unreadable). */
+  readonly bootId?: string;
 }
 
 /** What names a step in both of its records. */
@@ -116,8 +118,11 @@ export interface InvocationEnd {
 
 export type JournalRecord = InvocationBegin | StepBegin | StepEnd | InvocationEnd;
 
-/** Bounds a stream for the journal; the cut never splits a UTF-8 sequence into garbage. */
-export function capture(buf: Buffer, maxBytes: number): Capture {
-  if (buf.length <= maxBytes) return { text: buf.toString('utf8'), bytes: buf.length, truncated: false };
-  return { text: buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, ''), bytes: buf.length, truncated: true };
+/**
+ * Bounds a stream for the journal; the cut never splits a UTF-8 sequence into garbage.
+ * `total` is how much was written when `buf` holds only the first part of it.
+ */
+export function capture(buf: Buffer, maxBytes: number, total = buf.length): Capture {
+  if (buf.length <= maxBytes && total <= buf.length) return { text: buf.toString('utf8'), bytes: total, truncated: false };
+  return { text: buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, ''), bytes: total, truncated: true };
 }

@@ -9,7 +9,7 @@
  * ENOSPC, a short write) turns the journal off for the rest of the call and is reported
  * once through `onDegraded`; `append` never throws.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { epochNs } from '../trace/clock.ts';
 import type { JournalRecord } from './record.ts';
@@ -23,6 +23,8 @@ export interface JournalOptions {
   readonly maxFiles: number;
   /** Told once, with a one-line reason, when the journal stops working. */
   readonly onDegraded: (reason: string) => void;
+  /** Told when the journal repaired something unsafe it found (a too-open mode). */
+  readonly onRepaired?: (what: string) => void;
 }
 
 const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW; // libuv adds O_CLOEXEC itself
@@ -56,12 +58,19 @@ export class Journal {
   private writeLine(line: string): void {
     if (!this.dirReady) {
       ensureDir(this.opts.dir);
+      this.checkDir();
       this.dirReady = true;
     }
     const path = join(this.opts.dir, ACTIVE_FILE);
     let fd = openSync(path, OPEN_FLAGS, 0o600);
     try {
-      const size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      if (st.uid !== euid()) throw unsafe(`${path} is owned by uid ${st.uid}, not by this process (uid ${euid()}): refused`);
+      if ((st.mode & 0o077) !== 0) {
+        fchmodSync(fd, 0o600);
+        this.opts.onRepaired?.(`${path} was mode ${(st.mode & 0o777).toString(8)}; set to 600`);
+      }
+      const size = st.size;
       const bytes = Buffer.from(line);
       if (size > 0 && size + bytes.length > this.opts.maxFileBytes) {
         closeSync(fd);
@@ -73,6 +82,21 @@ export class Journal {
       if (written !== bytes.length) throw Object.assign(new Error(`short write (${written} of ${bytes.length} bytes)`), { code: 'ENOSPC' });
     } finally {
       if (fd >= 0) closeSync(fd);
+    }
+  }
+
+  /**
+   * The directory must be a real directory (not a symlink someone planted) owned by us; one
+   * readable or writable by others is repaired to 0700. Checked once per process (one lstat).
+   */
+  private checkDir(): void {
+    const st = lstatSync(this.opts.dir);
+    if (st.isSymbolicLink()) throw unsafe(`${this.opts.dir} is a symlink: refused (the journal directory must be a real directory)`);
+    if (!st.isDirectory()) throw unsafe(`${this.opts.dir} is not a directory: refused`);
+    if (st.uid !== euid()) throw unsafe(`${this.opts.dir} is owned by uid ${st.uid}, not by this process (uid ${euid()}): refused`);
+    if ((st.mode & 0o077) !== 0) {
+      chmodSync(this.opts.dir, 0o700);
+      this.opts.onRepaired?.(`${this.opts.dir} was mode ${(st.mode & 0o777).toString(8)}; set to 700`);
     }
   }
 
@@ -88,6 +112,15 @@ export class Journal {
       try { unlinkSync(join(this.opts.dir, old)); } catch { /* another wrapper pruned it */ }
     }
   }
+}
+
+function euid(): number {
+  return process.geteuid?.() ?? 0;
+}
+
+/** An error for something the journal refuses to write into. */
+function unsafe(message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(message), { code: 'EUNSAFE' });
 }
 
 /**

@@ -13,7 +13,7 @@ import { goDecodeErrorStructError } from '../cni/go-json.ts';
 import { versionAtLeast } from '../cni/version.ts';
 import { deriveDelegateConfig } from '../config/derive.ts';
 import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';
-import { execFailed, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
+import { execFailed, STDERR_KEEP_BYTES, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
 import { findInPath } from '../invoke/find.ts';
 import type { OrphanReaper } from '../invoke/reaper.ts';
 import type { NestedTracer } from './nested.ts';
@@ -134,6 +134,7 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
     env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}) }),
     onStderr: ctx.forwardStderr,
     ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
+    keepStderrBytes: Math.max(STDERR_KEEP_BYTES, entry.captureMaxBytes),
   });
   const outcome = ctx.nested ? recordNested(ctx, ctx.nested, step.index, step.spanId, ran) : ran;
   if (!execFailed(outcome)) {
@@ -155,7 +156,7 @@ function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, st
   for (const { call, parentSpanId } of nested.collect(stepSpanId)) {
     const killedBy = call.status !== null && call.status > 128 && call.status < 160 ? signalName(call.status - 128) : null;
     const outcome: ExecOutcome = {
-      exitCode: killedBy ? null : call.status, signal: killedBy, stdout: call.stdout, stderr: call.stderr,
+      exitCode: killedBy ? null : call.status, signal: killedBy, stdout: call.stdout, stderr: call.stderr, stderrBytes: call.stderr.length,
       spawnError: null, pid: null, startMono: 0n, endMono: 0n,
     };
     const failed = call.endNs !== null && execFailed(outcome);

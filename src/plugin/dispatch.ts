@@ -131,6 +131,7 @@ function openJournal(io: PluginIO, opts: { dir: string; maxFileBytes: number; ma
   return new Journal({
     ...opts,
     onDegraded: (reason) => io.writeStderr(`cni-trace: tracing degraded, the network operation is unaffected: ${reason}\n`),
+    onRepaired: (what) => io.writeStderr(`cni-trace: journal repaired: ${what}\n`),
   });
 }
 

@@ -11,6 +11,7 @@ import type { Json, JsonObject } from '../config/wrapper-entry.ts';
 import type { ExecOutcome } from '../invoke/exec.ts';
 import { capture, JOURNAL_FORMAT, type StepStatus } from '../journal/record.ts';
 import type { Journal } from '../journal/writer.ts';
+import { bootId } from '../journal/boot.ts';
 import { epochNsAt, monotonicNs } from '../trace/clock.ts';
 import type { NestedCall } from './nested.ts';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../trace/ids.ts';
@@ -62,6 +63,7 @@ export class InvocationRecorder {
       containerId: env.containerId, netns: env.netns, ifname: env.ifname, network, cniVersion,
       pod: podFromCniArgs(env.args), env: recordedEnv,
       stdin: redactJson(stdin, this.opts.isCredential) as Json, delegates, pid: process.pid,
+      ...(bootId() ? { bootId: bootId() } : {}),
     });
   }
 
@@ -124,7 +126,7 @@ export class InvocationRecorder {
       endNs: String(epochNsAt(endMono)), durationNs: String(endMono - startMono),
       pid: outcome?.pid ?? null, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
       status, ...(error ? { error } : {}), ...(skipped ? { skipped } : {}),
-      stdout: capture(outcome?.stdout ?? EMPTY, max), stderr: capture(outcome?.stderr ?? EMPTY, max),
+      stdout: capture(outcome?.stdout ?? EMPTY, max), stderr: capture(outcome?.stderr ?? EMPTY, max, outcome?.stderrBytes),
     });
   }
 

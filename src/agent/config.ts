@@ -13,6 +13,8 @@ export interface AgentConfig {
   /** The full OTLP/HTTP traces URL (…/v1/traces). */
   readonly tracesUrl: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** Milliseconds one export request may take. */
+  readonly timeoutMs: number;
   /** PEM files for an https endpoint: the CA that signed the collector's certificate, a client certificate and key (mTLS). */
   readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   readonly serviceName: string;
@@ -43,6 +45,7 @@ export const SETTINGS = {
   endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
   tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
   header: { flag: 'header', env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', help: 'header K=V for the collector (repeatable; env: K=V,K2=V2)', repeat: true },
+  timeout: { flag: 'timeout', env: 'OTEL_EXPORTER_OTLP_TIMEOUT', default: '10000', help: 'milliseconds an export may take (a stalled collector counts as down)' },
   certificate: { flag: 'certificate', env: 'OTEL_EXPORTER_OTLP_CERTIFICATE', default: '', help: 'PEM file of the CA(s) to trust for an https endpoint' },
   clientCertificate: { flag: 'client-certificate', env: 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', default: '', help: 'PEM client certificate for mutual TLS' },
   clientKey: { flag: 'client-key', env: 'OTEL_EXPORTER_OTLP_CLIENT_KEY', default: '', help: 'PEM private key of the client certificate' },
@@ -112,6 +115,7 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     stateDir: pick(flags, env, SETTINGS.stateDir),
     tracesUrl,
     headers: keyValues(flags, env, SETTINGS.header),
+    timeoutMs: positiveInt(pick(flags, env, SETTINGS.timeout), 'timeout'),
     tls: Object.fromEntries(([['ca', SETTINGS.certificate], ['cert', SETTINGS.clientCertificate], ['key', SETTINGS.clientKey]] as const)
       .map(([k, setting]) => [k, pick(flags, env, setting)]).filter(([, v]) => v !== '')),
     // OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (the SDK's rule).

@@ -35,7 +35,7 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<numb
     if (!cfg.once) await opts.stopped;
     return 0;
   }
-  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, undefined, cfg.tls);
+  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, cfg.timeoutMs, cfg.tls);
   const tls = Object.entries(cfg.tls).map(([k, v]) => `${k} ${v}`).join(', ');
   log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}${tls ? `; tls: ${tls}` : ''}), state in ${cfg.stateDir}`);
   const agent = new Agent(cfg, { sink, resource: agentResource(cfg), log });

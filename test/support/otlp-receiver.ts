@@ -3,7 +3,8 @@
  * JSON encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding) the
  * exporter sends, keeps every span, and can be told to answer with errors or to go away.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
@@ -48,12 +49,21 @@ export class OtlpReceiver {
   failStatus = 503;
   /** Delay before answering, in ms. */
   delayMs = 0;
+  /** The headers of every request, in order. */
+  readonly headers: IncomingHttpHeaders[] = [];
   private server: Server | null = null;
   port = 0;
+  /** Serve https with this PEM key and certificate instead of http. */
+  private readonly tls: { key: string | Buffer; cert: string | Buffer } | undefined;
+
+  constructor(opts: { tls?: { key: string | Buffer; cert: string | Buffer } } = {}) {
+    this.tls = opts.tls;
+  }
 
   /** Starts listening on 127.0.0.1 (on `port` if given, to come back on the same one). */
   async start(port = 0): Promise<void> {
-    this.server = createServer((req, res) => {
+    const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void => {
+      this.headers.push(req.headers);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -78,13 +88,14 @@ export class OtlpReceiver {
           }
         }, this.delayMs);
       });
-    });
+    };
+    this.server = this.tls ? createTlsServer(this.tls, handler) as unknown as Server : createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** Stops listening (connections are refused until start() again). */

@@ -321,3 +321,29 @@ describe('row 11: an unsafe journal directory', () => {
     assert.equal(readJournal(dir).length, 4, 'and the call is journaled');
   });
 });
+
+test('row 8: fuzzed stdin and env through the installed executable: a valid CNI error JSON with the right code, or the chain\'s outcome; never a stack trace', { timeout: 120_000 }, async () => {
+  const { fuzzCases } = await import('../support/fuzz.ts');
+  const SEED = 7;
+  const journalDir = join(sb.dir, 'journal-fuzz-exe');
+  const env = { PATH: '/usr/bin:/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'fuzz', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: bin, CNI_ARGS: 'IgnoreUnknown=1' };
+  const valid = { cniVersion: '1.0.0', name: 'fuzznet', type: 'cni-trace', journalDir, nested: false, delegates: [{ type: 'fx-ok' }] };
+  // An environment variable cannot hold a NUL byte: such cases cannot reach a real process.
+  const cases = fuzzCases(SEED, 400, valid, env, sb.dir).filter((c) => Object.values(c.env).every((v) => !v?.includes('\u0000'))).slice(0, 300);
+  let refused = 0;
+  for (const [i, c] of cases.entries()) {
+    const r = await execa(join(bin, 'cni-trace'), [], { env: Object.fromEntries(Object.entries(c.env).filter(([, v]) => v !== undefined)) as Record<string, string>, extendEnv: false, input: c.stdin, reject: false });
+    const where = `case ${i} (seed ${SEED}, ${c.kind}): ${JSON.stringify(c.stdin.toString('utf8').slice(0, 120))}`;
+    assert.doesNotMatch(r.stdout + r.stderr, /\n\s+at .+[(:]\d/, where);
+    assert.ok(r.exitCode !== null && r.signal === undefined, `${where}: exited normally`);
+    if (r.exitCode === 0) {
+      assert.ok(c.expect.success, `${where}: succeeded where a refusal was due`);
+      continue;
+    }
+    refused++;
+    const err = JSON.parse(r.stdout) as { code: number; msg: string };
+    assert.ok(c.expect.codes.includes(err.code), `${where}: code ${err.code} (${err.msg})`);
+  }
+  assert.ok(cases.length >= 250 && refused > 100);
+  console.log(`# fuzz through the executable, seed ${SEED}: ${cases.length} cases, ${refused} refused with the expected code, the rest succeeded`);
+});

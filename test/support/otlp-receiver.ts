@@ -68,6 +68,12 @@ export class OtlpReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         setTimeout(() => {
+          // A client that gave up (its timeout passed while we stalled) did not get an answer:
+          // a collector that stalls fails the request; nothing of it is kept.
+          if (res.destroyed || req.socket.destroyed) {
+            this.requests.push(0);
+            return;
+          }
           if (req.url !== '/v1/traces' || req.method !== 'POST') {
             res.writeHead(404).end();
             return;

@@ -171,6 +171,7 @@ test('row 10: credentials in generated configs, nested calls and CNI_ARGS never 
   assert.equal(dead.exitCode, 1);
   assert.match(dead.stderr, /error: the collector never accepted/);
   assert.ok(!dead.stderr.includes(headerSecret), 'nor in errors');
+  console.log(`# credentials: ${secrets.length} secret values in ${CASES} generated configs (nested calls and CNI_ARGS included) and one OTLP header: none found in any output`);
 });
 
 test('row 13: OTLP over TLS with a custom CA and headers; without the CA it fails clearly, printing no secret', { timeout: 120_000 }, async () => {

@@ -4,6 +4,8 @@
  * test. Deterministic from the seed, so a failure names a case that can be replayed.
  */
 
+import { posix } from 'node:path';
+
 /** mulberry32: a small, fast, seeded PRNG. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -34,9 +36,15 @@ function randomBytes(r: () => number, max: number): Buffer {
 
 const WEIRD: readonly unknown[] = [null, true, 0, -1, 1.5, 1e308, '', 'x'.repeat(300), '\u0000\u001b[2J', [], {}, [[[[]]]], { type: 'x' }, '../../bin/sh', '/bin/sh'];
 
+/** Is `path` inside the directory `root` (not merely a string that starts like it)? */
+function inside(path: string, root: string): boolean {
+  const normal = posix.normalize(path);
+  return normal.startsWith(`${root}/`) && !normal.split('/').includes('..');
+}
+
 /** Every string value that is an absolute path stays under `root` (the journal must not go elsewhere). */
 function pathsUnder(value: unknown, root: string): boolean {
-  if (typeof value === 'string') return !value.startsWith('/') || value.startsWith(root);
+  if (typeof value === 'string') return !value.startsWith('/') || inside(value, root);
   if (Array.isArray(value)) return value.every((v) => pathsUnder(v, root));
   if (value && typeof value === 'object') return Object.values(value).every((v) => pathsUnder(v, root));
   return true;
@@ -98,7 +106,7 @@ export function fuzzCases(seed: number, count: number, valid: Record<string, unk
     const isObject = parses && typeof decoded === 'object' && decoded !== null && !Array.isArray(decoded);
     if (isObject) {
       const d = decoded as Record<string, unknown>;
-      if (typeof d.journalDir !== 'string' || !d.journalDir.startsWith(root) || !pathsUnder(d, root) || 'runDir' in d) continue;
+      if (typeof d.journalDir !== 'string' || !inside(d.journalDir, root) || !pathsUnder(d, root) || 'runDir' in d) continue;
     }
     // skel's order: a bad env is reported first (code 4, or 3 for an unknown container); then
     // undecodable stdin (6); then the config (1 version, 6 the types of name and cniVersion, 7

@@ -3,10 +3,12 @@
  * The `cni-trace` command. Each subcommand parses its own flags and has --help.
  * The plugin itself (what a runtime execs) is dist/cni-trace.cjs, not this file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from './atomic-write.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
+import { BACKUP_DIR, keepWrapped, restoreConfDir, runtimeConflist, wrapInConfDir } from './conf-dir.ts';
 import { installPlugin } from './install.ts';
 import { podSelector, tail } from './tail.ts';
 import { renderInvocation, show, type ShowSelector } from './show.ts';
@@ -22,7 +24,9 @@ Usage: cni-trace <command> [flags]
 Commands:
   wrap FILE      turn an ordinary conflist into the cni-trace form
   unwrap FILE    give the original conflist back
-  install        put the plugin executable into a CNI bin dir
+  install        put the plugin into a CNI bin dir, wrap the node's conflist (and keep it wrapped)
+  uninstall      restore the original conflist and remove the plugin
+  doctor         check a node's set-up and say how to fix what is wrong
   tail           print recorded invocations (one line or JSON object each)
   show           one invocation as a waterfall with all its details
   stats          latency percentiles per plugin and command, the slowest calls
@@ -40,10 +44,29 @@ replaced atomically (temp file + rename), as runtimes watch /etc/cni/net.d.`,
 
 Writes the original conflist back: the delegates become the plugins again.
 unwrap(wrap(x)) equals x.`,
-  install: `Usage: cni-trace install --bin-dir DIR
+  install: `Usage: cni-trace install --bin-dir DIR [--conf-dir DIR [--conflist NAME] [--journal-dir DIR] [--watch]]
 
 Installs the plugin as DIR/cni-trace (atomically, mode 0755): the self-contained executable
-built by "npm run build" (dist/cni-trace), so the node needs no Node.js installed.`,
+built by "npm run build" (dist/cni-trace), so the node needs no Node.js installed.
+With --conf-dir, also wraps the conflist the runtime loads there (the lexically first
+loadable *.conf/*.conflist/*.json, or NAME), after keeping its exact bytes in
+<conf dir>/.cni-trace/. Running it again changes nothing.
+With --watch it keeps running and wraps the conflist again whenever another installer
+(calico's, cilium's, flannel's) rewrites it — picking up changed delegates — and stops
+fighting, with a warning, a watcher that rewrites it back each time.`,
+  doctor: `Usage: cni-trace doctor [--bin-dir DIR]... [--conf-dir DIR] [--journal DIR] [--state-dir DIR]
+                        [--endpoint URL | --no-collector] [--json]
+
+Checks this node's set-up and says how to fix what is wrong: the plugin executable is
+present and runs; the conflist the runtime loads is wrapped and valid; every delegate and
+IPAM plugin resolves in the bin dirs; the journal directory is safe and has room; the agent
+runs and how far it lags; the collector answers OTLP. Exits 1 when a check fails.
+Defaults: --bin-dir /opt/cni/bin, --conf-dir /etc/cni/net.d, --journal /var/log/cni-trace,
+--state-dir /var/lib/cni-trace, --endpoint $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318.`,
+  uninstall: `Usage: cni-trace uninstall --bin-dir DIR --conf-dir DIR
+
+Puts the original conflist back byte for byte (where it is still wrapped; one an installer
+rewrote since is left as it is), removes the backups and DIR/cni-trace.`,
   tail: `Usage: cni-trace tail [--journal DIR] [--follow] [--last N] [--since DURATION]
                       [--pod [NS/]NAME] [--namespace NS] [--plugin TYPE] [--errors] [--json]
 
@@ -158,10 +181,59 @@ function main(argv: string[]): void {
       case 'unwrap':
         return rewrite(rest, command);
       case 'install': {
-        const { values } = parseArgs({ args: rest, options: { 'bin-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+        const { values } = parseArgs({
+          args: rest,
+          options: { 'bin-dir': { type: 'string' }, 'conf-dir': { type: 'string' }, conflist: { type: 'string' }, 'journal-dir': { type: 'string' }, watch: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        });
         if (values.help) return void console.log(HELP.install);
         if (!values['bin-dir']) fail('install: --bin-dir DIR is required');
+        if ((values.conflist || values.watch || values['journal-dir']) && !values['conf-dir']) fail('install: --conflist, --journal-dir and --watch need --conf-dir');
         console.log(`installed ${installPlugin(values['bin-dir'])}`);
+        const confDir = values['conf-dir'];
+        if (!confDir) return;
+        const chosen = values.conflist ? { name: values.conflist } : runtimeConflist(confDir);
+        if ('error' in chosen) fail(`install: ${chosen.error}`);
+        const done = wrapInConfDir(confDir, chosen.name, values['journal-dir']);
+        console.log(done.action === 'wrapped' ? `wrapped ${done.file} (original kept in ${join(confDir, BACKUP_DIR)})` : `${done.file} is already wrapped`);
+        if (!values.watch) return;
+        console.log(`watching ${confDir}: the conflist is wrapped again whenever it is rewritten (SIGTERM stops)`);
+        const stop = keepWrapped({
+          confDir, ...(values.conflist ? { conflist: values.conflist } : {}), ...(values['journal-dir'] ? { journalDir: values['journal-dir'] } : {}),
+          log: (line) => console.log(`cni-trace install: ${line}`),
+        });
+        for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { stop(); process.exit(0); });
+        return;
+      }
+      case 'doctor': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            'bin-dir': { type: 'string', multiple: true }, 'conf-dir': { type: 'string' }, journal: { type: 'string' }, 'state-dir': { type: 'string' },
+            endpoint: { type: 'string' }, 'no-collector': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+          },
+        });
+        if (values.help) return void console.log(HELP.doctor);
+        const base = (values.endpoint ?? process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318').replace(/\/+$/, '');
+        const tracesUrl = values['no-collector'] ? null : !values.endpoint && process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? base : `${base}/v1/traces`;
+        return void import('./doctor.ts').then(async ({ doctor, renderChecks }) => {
+          const checks = await doctor({
+            binDirs: (values['bin-dir'] ?? ['/opt/cni/bin']).flatMap((d) => d.split(':')), confDir: values['conf-dir'] ?? '/etc/cni/net.d',
+            journal: values.journal ?? '/var/log/cni-trace', stateDir: values['state-dir'] ?? '/var/lib/cni-trace', tracesUrl,
+          });
+          console.log(values.json ? JSON.stringify({ ok: checks.every((c) => c.status !== 'fail'), checks }, null, 2) : renderChecks(checks, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+          process.exitCode = checks.some((c) => c.status === 'fail') ? 1 : 0;
+        });
+      }
+      case 'uninstall': {
+        const { values } = parseArgs({ args: rest, options: { 'bin-dir': { type: 'string' }, 'conf-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+        if (values.help) return void console.log(HELP.uninstall);
+        if (!values['bin-dir'] || !values['conf-dir']) fail('uninstall: --bin-dir DIR and --conf-dir DIR are required');
+        for (const r of restoreConfDir(values['conf-dir'])) console.log(r.action === 'restored' ? `restored ${r.file}` : `left ${r.file} as it is: ${r.why}`);
+        const plugin = join(values['bin-dir'], 'cni-trace');
+        if (existsSync(plugin)) {
+          unlinkSync(plugin);
+          console.log(`removed ${plugin}`);
+        }
         return;
       }
       case 'tail': {

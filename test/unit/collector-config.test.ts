@@ -601,7 +601,7 @@ test('The DaemonSet runs under no ServiceAccount that any binding grants RBAC, a
 });
 
 test('Every hostPath the install init container mounts is /opt/cni/bin or /etc/cni/net.d, and its command writes only there.', () => {
-  const allowed = new Map([['/opt/cni/bin', '--bin-dir'], ['/etc/cni/net.d', 'wrap']]);
+  const allowed = new Map([['/opt/cni/bin', '--bin-dir'], ['/etc/cni/net.d', '--conf-dir']]);
   const mounted = new Map<string, string>();
   for (const m of volumeMounts(install(), 'install')) {
     const hostPath = obj(volume(daemonSet(), str(m.name, 'mount name')).hostPath ?? {}, 'hostPath');
@@ -612,9 +612,10 @@ test('Every hostPath the install init container mounts is /opt/cni/bin or /etc/c
   }
   assert.deepEqual([...mounted.keys()].sort(), [...allowed.keys()].sort());
   const script = strings(install().command, 'install command').join(' ');
-  assert.match(script, new RegExp(`cni-trace install --bin-dir ${mounted.get('/opt/cni/bin')}(\\s|$)`));
-  assert.match(script, new RegExp(`cni-trace wrap "?${mounted.get('/etc/cni/net.d')}/\\$\\{?\\(?CNI_CONFLIST\\)?\\}?"? --in-place`));
-  assert.match(envValue(install(), 'CNI_CONFLIST', 'install'), /\.conflist$/);
+  assert.equal(script, `cni-trace install --bin-dir ${mounted.get('/opt/cni/bin')} --conf-dir ${mounted.get('/etc/cni/net.d')}`);
+  const keep = container(daemonSet(), 'keep-wrapped');
+  assert.equal(strings(keep.command, 'keep-wrapped command').join(' '), `${script} --watch`, 'the watcher keeps the same conflist wrapped');
+  assert.deepEqual(volumeMounts(keep, 'keep-wrapped').map((m) => m.mountPath), volumeMounts(install(), 'install').map((m) => m.mountPath));
   const sc = obj(install().securityContext, 'install securityContext');
   assert.equal(sc.privileged, false);
   assert.equal(sc.runAsUser, 0);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { writeFileAtomic } from '../cli/atomic-write.ts';
-import { InvocationIndex } from '../journal/invocations.ts';
+import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
 import type { JournalRecord } from '../journal/record.ts';
 import { spansFromInvocation } from '../trace/model.ts';
 import type { AgentConfig } from './config.ts';
@@ -66,6 +66,8 @@ export interface AgentDeps {
   readonly resource: Resource;
   readonly log: (line: string) => void;
   readonly nowMs?: () => number;
+  /** Told once per invocation, when it is ready for export (ended or abandoned): the metrics. */
+  readonly onReady?: (inv: Invocation) => void;
 }
 
 function recordTimeNs(rec: JournalRecord): bigint {
@@ -194,6 +196,15 @@ export class Agent {
     if (this.queued.has(id)) return;
     this.queued.add(id);
     this.queue.push(id);
+    if (this.deps.onReady) {
+      const inv = this.index.get(id);
+      if (inv?.startNs) this.deps.onReady(inv);
+    }
+  }
+
+  /** Invocations begun and not yet ended (nor given up as abandoned). */
+  get inFlight(): number {
+    return this.open.size;
   }
 
   /** Begun, never ended, and silent for longer than the grace period: abandoned. */

@@ -15,6 +15,12 @@ export interface AgentConfig {
   readonly headers: Readonly<Record<string, string>>;
   /** Milliseconds one export request may take. */
   readonly timeoutMs: number;
+  /** The OTLP/HTTP metrics URL (…/v1/metrics), or null when OTLP metrics are off. */
+  readonly metricsUrl: string | null;
+  readonly metricsIntervalMs: number;
+  /** A port to serve Prometheus metrics on, or null for none. */
+  readonly prometheusPort: number | null;
+  readonly prometheusHost: string;
   /** PEM files for an https endpoint: the CA that signed the collector's certificate, a client certificate and key (mTLS). */
   readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   readonly serviceName: string;
@@ -45,6 +51,11 @@ export const SETTINGS = {
   endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
   tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
   header: { flag: 'header', env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', help: 'header K=V for the collector (repeatable; env: K=V,K2=V2)', repeat: true },
+  metricsExporter: { flag: 'metrics-exporter', env: 'OTEL_METRICS_EXPORTER', default: 'otlp', help: 'otlp: push per-plugin metrics beside the traces; none: do not' },
+  metricsEndpoint: { flag: 'metrics-endpoint', env: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', default: '', help: 'full OTLP/HTTP metrics URL (default: --endpoint + /v1/metrics)' },
+  metricInterval: { flag: 'metric-interval', env: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', help: 'milliseconds between metric pushes' },
+  prometheusPort: { flag: 'prometheus-port', env: 'OTEL_EXPORTER_PROMETHEUS_PORT', default: '', help: 'serve the metrics for Prometheus to scrape on this port (/metrics)' },
+  prometheusHost: { flag: 'prometheus-host', env: 'OTEL_EXPORTER_PROMETHEUS_HOST', default: '0.0.0.0', help: 'address the Prometheus endpoint listens on' },
   timeout: { flag: 'timeout', env: 'OTEL_EXPORTER_OTLP_TIMEOUT', default: '10000', help: 'milliseconds an export may take (a stalled collector counts as down)' },
   certificate: { flag: 'certificate', env: 'OTEL_EXPORTER_OTLP_CERTIFICATE', default: '', help: 'PEM file of the CA(s) to trust for an https endpoint' },
   clientCertificate: { flag: 'client-certificate', env: 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', default: '', help: 'PEM client certificate for mutual TLS' },
@@ -116,6 +127,10 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     tracesUrl,
     headers: keyValues(flags, env, SETTINGS.header),
     timeoutMs: positiveInt(pick(flags, env, SETTINGS.timeout), 'timeout'),
+    metricsUrl: metricsUrl(flags, env, base),
+    metricsIntervalMs: positiveInt(pick(flags, env, SETTINGS.metricInterval), 'metric-interval'),
+    prometheusPort: pick(flags, env, SETTINGS.prometheusPort) === '' ? null : positiveInt(pick(flags, env, SETTINGS.prometheusPort), 'prometheus-port'),
+    prometheusHost: pick(flags, env, SETTINGS.prometheusHost),
     tls: Object.fromEntries(([['ca', SETTINGS.certificate], ['cert', SETTINGS.clientCertificate], ['key', SETTINGS.clientKey]] as const)
       .map(([k, setting]) => [k, pick(flags, env, setting)]).filter(([, v]) => v !== '')),
     // OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES (the SDK's rule).
@@ -130,6 +145,20 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     once: flags.once === true,
     onceAttempts: positiveInt(pick(flags, env, SETTINGS.onceAttempts), 'once-attempts'),
   };
+}
+
+/** Where OTLP metrics go: their own endpoint, else beside the traces; null when turned off. */
+function metricsUrl(flags: Flags, env: NodeJS.ProcessEnv, base: string): string | null {
+  const exporter = pick(flags, env, SETTINGS.metricsExporter).toLowerCase();
+  if (exporter === 'none') return null;
+  if (exporter !== 'otlp') throw new Error(`--metrics-exporter: "otlp" or "none", got "${exporter}"`);
+  const url = pick(flags, env, SETTINGS.metricsEndpoint) || `${base.replace(/\/+$/, '')}/v1/metrics`;
+  try {
+    new URL(url);
+  } catch {
+    throw new Error(`the OTLP metrics endpoint is not a URL: "${url}"`);
+  }
+  return url;
 }
 
 /** The --help text: the table, with env names and defaults. */

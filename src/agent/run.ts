@@ -4,6 +4,7 @@
  * when the collector never accepted). With OTEL_SDK_DISABLED=true it reads and sends nothing.
  */
 import { hostname } from 'node:os';
+import { agentMetrics, type AgentMetrics } from './metrics.ts';
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, statusLine } from './agent.ts';
@@ -38,12 +39,16 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<numb
   const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, cfg.timeoutMs, cfg.tls);
   const tls = Object.entries(cfg.tls).map(([k, v]) => `${k} ${v}`).join(', ');
   log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}${tls ? `; tls: ${tls}` : ''}), state in ${cfg.stateDir}`);
-  const agent = new Agent(cfg, { sink, resource: agentResource(cfg), log });
+  const resource = agentResource(cfg);
+  let metrics: AgentMetrics | null = null;
+  const agent = new Agent(cfg, { sink, resource, log, onReady: (inv) => metrics?.record(inv) });
+  metrics = agentMetrics(cfg, resource, () => agent.inFlight, log);
   try {
     return cfg.once ? await once(agent, cfg, log) : await daemon(agent, cfg, log, opts.stopped);
   } finally {
     log(statusLine(agent.saveStatus()));
     await sink.shutdown().catch(() => {});
+    await metrics?.shutdown().catch((e: Error) => log(`warning: the last metrics push failed: ${e.message}`));
   }
 }
 

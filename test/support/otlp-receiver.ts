@@ -49,6 +49,8 @@ export class OtlpReceiver {
   failStatus = 503;
   /** Delay before answering, in ms. */
   delayMs = 0;
+  /** Metrics received on /v1/metrics: one entry per metric per request, with its data points as sent. */
+  readonly metrics: Array<{ name: string; unit: string; kind: string; dataPoints: Array<Record<string, unknown> & { attributes: Record<string, unknown> }> }> = [];
   /** The headers of every request, in order. */
   readonly headers: IncomingHttpHeaders[] = [];
   private server: Server | null = null;
@@ -72,6 +74,15 @@ export class OtlpReceiver {
           // a collector that stalls fails the request; nothing of it is kept.
           if (res.destroyed || req.socket.destroyed) {
             this.requests.push(0);
+            return;
+          }
+          if (req.url === '/v1/metrics' && req.method === 'POST') {
+            try {
+              this.decodeMetrics(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+              res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+            } catch (e) {
+              res.writeHead(400).end(String(e));
+            }
             return;
           }
           if (req.url !== '/v1/traces' || req.method !== 'POST') {
@@ -127,6 +138,19 @@ export class OtlpReceiver {
             links: ((s.links ?? []) as Array<{ traceId: string; spanId: string; attributes?: Array<{ key: string; value: AnyValue }> }>).map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: attrs(l.attributes) })),
             resource, scope: ss.scope?.name ?? '',
           });
+        }
+      }
+    }
+  }
+
+  private decodeMetrics(body: { resourceMetrics?: Array<{ scopeMetrics?: Array<{ metrics?: Array<Record<string, unknown>> }> }> }): void {
+    for (const rm of body.resourceMetrics ?? []) {
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const m of sm.metrics ?? []) {
+          const kind = ['histogram', 'sum', 'gauge'].find((k) => k in m) ?? 'unknown';
+          const points = ((m[kind] as { dataPoints?: Array<Record<string, unknown>> } | undefined)?.dataPoints ?? [])
+            .map((p) => ({ ...p, attributes: attrs(p.attributes as Array<{ key: string; value: AnyValue }>) }));
+          this.metrics.push({ name: String(m.name), unit: String(m.unit ?? ''), kind, dataPoints: points });
         }
       }
     }

@@ -438,7 +438,7 @@ test('Each exporter of the compose collector names a compose service and a port 
   const hosts: string[] = [];
   for (const [id, e] of Object.entries(exporters)) {
     const ep = obj(e, `exporter ${id}`).endpoint;
-    if (ep === undefined) continue;
+    if (ep === undefined || componentType(id) === 'prometheus') continue; // prometheus listens; it is scraped (below)
     const { host, port } = endpoint(str(ep, `exporter ${id} endpoint`), `exporter ${id}`);
     hosts.push(host);
     assert.ok(host in services(), `exporter ${id} sends to ${host}, which is not a compose service (${Object.keys(services()).join(', ')})`);
@@ -668,4 +668,43 @@ test('The agent\'s resource carries every attribute the collector\'s k8s_attribu
   }
   assert.equal(attrs.get('k8s.pod.uid'), '$(POD_UID)');
   assert.deepEqual(env.find((e) => e.name === 'POD_UID')?.valueFrom, { fieldRef: { fieldPath: 'metadata.uid' } });
+});
+
+test('Compose\'s prometheus scrapes the port the collector\'s prometheus exporter listens on, and Grafana reads that prometheus.', () => {
+  const exporter = obj(section(composeCollector().config, 'exporters', 'compose collector').prometheus, 'prometheus exporter');
+  const listen = endpoint(str(exporter.endpoint, 'prometheus exporter endpoint'), 'prometheus exporter');
+  assert.equal(listen.host, '0.0.0.0');
+  assert.equal(exporter.add_metric_suffixes, false, 'the names the agent\'s own endpoint serves');
+  assert.ok(composeListens('otel-collector').includes(listen.port), `the collector does not declare ${listen.port}`);
+  const scrape = parse(readFileSync(join(DIR, 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }> };
+  assert.deepEqual(scrape.scrape_configs.flatMap((c) => c.static_configs.flatMap((t) => t.targets)), [`otel-collector:${listen.port}`]);
+  assert.deepEqual(composeBinds('prometheus').map((b) => b.source), ['./prometheus.yml']);
+  const datasources = (parse(readFileSync(join(DIR, 'grafana/provisioning/datasources/datasources.yaml'), 'utf8')) as { datasources: Array<{ uid: string; type: string; url: string }> }).datasources;
+  const prom = datasources.find((d) => d.type === 'prometheus');
+  assert.ok(prom);
+  assert.equal(prom.url, 'http://prometheus:9090');
+  assert.ok(composeListens('prometheus').includes(9090));
+});
+
+test('The Grafana dashboard shows p50/p95/p99 per plugin, errors and calls in flight, from metrics the agent exports.', () => {
+  const dash = JSON.parse(readFileSync(join(DIR, 'grafana/provisioning/dashboards/cni-trace.json'), 'utf8')) as { uid: string; panels: Array<{ title: string; datasource: { uid: string }; targets: Array<{ expr: string }> }> };
+  const provider = parse(readFileSync(join(DIR, 'grafana/provisioning/dashboards/dashboards.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
+  assert.equal(provider.providers[0]!.options.path, '/etc/grafana/provisioning/dashboards', 'inside the provisioning dir compose mounts');
+  // The agent's instruments (src/agent/metrics.ts), as Prometheus names them without suffixes.
+  const source = readFileSync(join(DIR, '../src/agent/metrics.ts'), 'utf8');
+  const instruments = [...source.matchAll(/meter\.create(Histogram|Counter|ObservableGauge)\('([a-z._]+)'/g)].map(([, kind, name]) => ({ kind: kind!, name: name!.replaceAll('.', '_') }));
+  assert.equal(instruments.length, 5);
+  const known = new Set(instruments.flatMap(({ kind, name }) => kind === 'Histogram' ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : kind === 'Counter' ? [`${name}_total`] : [name]));
+  const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+  // Labels are the agent's attributes (cni.plugin.type …) and the resource's k8s.node.name.
+  const labels = new Set(['cni_plugin_type', 'cni_command', 'cni_step_depth', 'error_type', 'k8s_node_name', 'le']);
+  for (const expr of exprs) {
+    for (const [token] of expr.matchAll(/\b(?:cni|error|k8s)_[a-z_]+\b/g)) {
+      assert.ok(known.has(token) || labels.has(token), `the dashboard queries ${token}, neither a metric the agent exports (${[...known].join(', ')}) nor one of its labels`);
+    }
+  }
+  for (const q of ['0.5', '0.95', '0.99']) assert.ok(exprs.some((e) => e.includes(`histogram_quantile(${q}, sum by (le, cni_plugin_type) (rate(cni_plugin_duration_bucket`)), `a p${Number(q) * 100} per plugin`);
+  assert.ok(exprs.some((e) => e.includes('cni_plugin_errors_total')));
+  assert.ok(exprs.some((e) => e.includes('cni_invocations_in_flight')));
+  for (const p of dash.panels) assert.equal(p.datasource.uid, 'prometheus', p.title);
 });

@@ -534,7 +534,11 @@ test('The agent\'s OTEL_EXPORTER_OTLP_ENDPOINT is <service>.<namespace>.svc of a
   const http = obj(obj(obj(section(inClusterCollector().config, 'receivers', 'in-cluster').otlp, 'otlp').protocols, 'protocols').http, 'http');
   assert.equal(target.containerPort, endpoint(str(http.endpoint, 'http endpoint'), 'in-cluster otlp http').port);
   assert.equal(obj(svc.spec, 'Service spec').type ?? 'ClusterIP', 'ClusterIP');
-  assert.deepEqual(ports.map((p) => p.port).sort(), [4317, 4318]);
+  assert.deepEqual(ports.map((p) => p.port).sort(), [4317, 4318, 8889], 'OTLP in, and the agents\' metrics for Prometheus to scrape');
+  const metrics = ports.find((p) => p.port === 8889)!;
+  const metricsTarget = containerPorts.find((p) => p.name === metrics.targetPort);
+  const prom = obj(section(inClusterCollector().config, 'exporters', 'in-cluster').prometheus, 'in-cluster prometheus exporter');
+  assert.equal(metricsTarget?.containerPort, endpoint(str(prom.endpoint, 'prometheus endpoint'), 'in-cluster prometheus').port);
 });
 
 test('The collector Service selects the collector Deployment\'s pods and no agent pods.', () => {

@@ -1,97 +1,186 @@
 /**
- * The demo: a real chain (bridge + host-local, portmap, bandwidth, tuning, firewall) wrapped
- * by cni-trace, driven by a real CNI runtime (libcni, test/driver) for a few pods in
- * sandbox network namespaces — ADD, CHECK, DEL each — then what was recorded, as
- * `cni-trace tail` prints it. Everything it creates is removed on exit, also on Ctrl-C.
- *   npm run demo [-- --pods N] [-- --keep-journal DIR]
+ * The demo: a real chain (bridge + host-local, portmap, bandwidth, tuning, firewall) wrapped by
+ * cni-trace, driven by a real CNI runtime (libcni, test/driver), with a stream of pods set up
+ * and torn down in sandbox network namespaces — one of them on a network with a slow plugin,
+ * one that fails because its IP range is used up — shown live in the TUI (on a terminal) or as
+ * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
+ * on Ctrl-C.
+ *   npm run demo [-- --pods N] [-- --no-tui] [-- --keep-journal DIR]
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
- * collector-config/compose.yaml up), the recorded traces are exported there too.
+ * collector-config/compose.yaml up), an agent exports the traces and metrics live.
  * Needs root and the packages scripts/setup.sh installs.
  */
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { execa, type ResultPromise } from 'execa';
 import { wrapConflist } from '../src/cli/conflist.ts';
-import { invocationJson, invocationLine } from '../src/cli/tail.ts';
-import { InvocationIndex } from '../src/journal/invocations.ts';
-import { readJournal } from '../src/journal/reader.ts';
-import { execa } from 'execa';
+import { formatMs } from '../src/view/waterfall.ts';
+import { invocationLine } from '../src/cli/tail.ts';
+import type { JsonObject } from '../src/config/wrapper-entry.ts';
+import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
+import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
-import { DEBIAN_CNI, installCniTrace } from '../test/support/fixtures.ts';
-import { fullBridgeChain, writeConflists } from '../test/support/chains.ts';
+import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
+import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '3' }, 'keep-journal': { type: 'string' } } });
+const { values } = parseArgs({ options: { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } } });
 if (process.getuid?.() !== 0) {
   console.error('demo: run as root (it creates network namespaces, links and iptables rules, and removes them after)');
   process.exit(1);
 }
+const useTui = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !values['no-tui'];
 const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 const sb = new Sandbox('demo');
 const restoreForward = await keepSysctl('net.ipv4.ip_forward');
 const iptables = await iptablesState();
+const children: ResultPromise[] = [];
+/** Ctrl-C: no new pod starts, each pod set up so far is torn down by the runtime, then clean-up. */
+const stopping = new AbortController();
+let lives: Array<Promise<void>> = [];
 let cleaned = false;
 async function cleanup(): Promise<void> {
   if (cleaned) return;
   cleaned = true;
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.allSettled(children);
   await restoreIptables(iptables);
   await restoreForward();
   await sb.cleanup();
 }
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => { void cleanup().then(() => process.exit(130)); });
+  process.on(sig, () => {
+    stopping.abort();
+    void Promise.allSettled(lives).then(cleanup).then(() => { console.log('\nStopped; cleaned up.'); process.exit(130); });
+  });
+}
+
+/** Waits, or returns early (false) once the demo is stopping. */
+async function pause(ms: number): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal: stopping.signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The networks: the full chain; the same with a slow plugin; bridge + host-local with one address to give. */
+function networks(journal: string, write: (name: string, list: JsonObject) => string): Record<'main' | 'slow' | 'tight', { file: string; capArgs?: Record<string, unknown> }> {
+  const main = fullBridgeChain(sb, join(sb.dir, 'ipam-main'));
+  main.links.forEach((l) => sb.ownLink(l));
+  const slowBridge = sb.name('ctds');
+  const tightBridge = sb.name('ctdt');
+  sb.ownLink(slowBridge);
+  sb.ownLink(tightBridge);
+  const one = subnetFor(sb, 90).replace(/0\/24$/, '10');
+  const plugins = main.conflist.plugins as JsonObject[];
+  return {
+    main: { file: write('main', main.conflist), ...(main.capArgs ? { capArgs: main.capArgs } : {}) },
+    slow: {
+      file: write('slow', { cniVersion: '1.0.0', name: sb.name('ctslow'), plugins: [
+        { ...plugins[0]!, bridge: slowBridge, ipam: { type: 'host-local', ranges: [[{ subnet: subnetFor(sb, 91) }]], dataDir: join(sb.dir, 'ipam-slow') } },
+        { type: 'demo-slow-policy', fx: { mode: 'sleep', ms: 1500 } },
+        { type: 'tuning', sysctl: { 'net.core.somaxconn': '512' } },
+      ] }),
+    },
+    tight: {
+      file: write('tight', { cniVersion: '1.0.0', name: sb.name('cttight'), plugins: [
+        { type: 'bridge', bridge: tightBridge, ipam: { type: 'host-local', ranges: [[{ subnet: subnetFor(sb, 90), rangeStart: one, rangeEnd: one }]], dataDir: join(sb.dir, 'ipam-tight') } },
+      ] }),
+    },
+  };
+  void journal;
 }
 
 try {
   const bin = join(sb.dir, 'bin');
   installCniTrace(bin);
+  installFixtures(bin, ['demo-slow-policy']);
   const journal = join(sb.dir, 'journal');
-  const spec = fullBridgeChain(sb, join(sb.dir, 'ipam'));
-  spec.links.forEach((l) => sb.ownLink(l));
-  const files = writeConflists(sb, spec, journal);
-  console.log(`cni-trace demo — a wrapped ${spec.label} chain, driven by libcni, in sandbox namespaces\n`);
-  console.log('The wrapped conflist (cni-trace wrap):');
-  console.log(JSON.stringify(wrapConflist(spec.conflist, { journalDir: journal }), null, 2), '\n');
+  const nets = networks(journal, (name, list) => {
+    const file = join(sb.dir, `${name}.conflist`);
+    writeFileSync(file, JSON.stringify(wrapConflist(list, { journalDir: journal })));
+    return file;
+  });
+  const pods = Math.max(7, Number(values.pods));
+  console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
+  console.log('driven by libcni in sandbox namespaces; web-3 is on a network with a slow plugin, web-6 finds no free address.\n');
 
-  const pods = Number(values.pods);
-  for (let i = 0; i < pods; i++) {
-    const netns = await sb.netns(`d${i}`);
-    const call: DriverCall = {
-      conflist: files.wrapped, netns, id: `demo-${sb.id}-${i}`,
-      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web-${i};K8S_POD_UID=uid-${sb.id}-${i};K8S_POD_INFRA_CONTAINER_ID=demo-${sb.id}-${i}`,
-      ...(spec.capArgs ? { capArgs: spec.capArgs } : {}), path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, 'cache'),
-    };
-    for (const op of ['add', 'check', 'del'] as const) await runDriver(op, call);
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
+    console.log(`Exporting traces and metrics to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent) as they happen.\n`);
+    const agent = execa(process.execPath, [CLI, 'agent', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--interval', '200ms', '--status-every', '0', '--metric-interval', '5000'], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(agent);
   }
+  let stopFollow = (): void => {};
+  let tui: ResultPromise | null = null;
+  if (useTui) {
+    tui = execa(process.execPath, [CLI, 'tui', '--journal', journal, '--slow', '1s'], { reject: false, stdio: 'inherit' });
+    children.push(tui);
+  } else {
+    const index = new InvocationIndex();
+    stopFollow = followJournal({
+      dir: journal, intervalMs: 100,
+      onRecord: (rec) => {
+        index.add(rec);
+        if (rec.rec === 'invocation.end') console.log(invocationLine(index.get(rec.spanId)!, colour));
+      },
+    });
+  }
+
+  // The stream: a pod every 400 ms, each living 1–2.5 s, then torn down.
+  lives = Array.from({ length: pods }, async (_, i) => {
+    if (!(await pause(i * 400))) return;
+    const net = i === 3 ? nets.slow : i === 5 || i === 6 ? nets.tight : nets.main;
+    const id = `demo-${sb.id}-${i}`;
+    const call: DriverCall = {
+      conflist: net.file, netns: await sb.netns(`d${i}`), id,
+      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web-${i};K8S_POD_UID=uid-${sb.id}-${i};K8S_POD_INFRA_CONTAINER_ID=${id}`,
+      ...(net.capArgs ? { capArgs: { ...net.capArgs, portMappings: [{ hostPort: 31000 + i, containerPort: 80, protocol: 'tcp' }] } } : {}),
+      path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, 'cache'),
+    };
+    await runDriver('add', call);
+    await pause(i === 5 ? 3000 : 1000 + (i % 4) * 500); // web-5 holds the tight network's one address while web-6 asks
+    await runDriver('del', call);
+  });
+  await Promise.all(lives);
+  await sleep(300);
+  stopFollow();
 
   const index = new InvocationIndex();
   for (const rec of readJournal(journal)) index.add(rec);
   const invocations = index.list();
-  console.log(`Recorded ${invocations.length} invocations (cni-trace tail):`);
-  for (const inv of invocations) console.log('  ' + invocationLine(inv, colour));
+  const slowest = [...invocations].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
   const failed = invocations.find((i) => i.status === 'error');
-  if (failed) {
-    console.log(`\nSomething to find: ${failed.command} of ${failed.pod.namespace}/${failed.pod.name} failed in`,
-      `${failed.steps.find((s) => s.status === 'error')?.plugin} with code ${failed.error?.code}: ${failed.error?.msg}`);
-    console.log('(portmap 1.1.1 fails CHECK in this packaging; the bare chain fails the same way.)');
-  }
-  console.log('\nOne invocation as `cni-trace tail --json` gives it:');
-  console.log(JSON.stringify(invocationJson(invocations[0]!), null, 2));
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
-    console.log(`\nExporting the traces to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent --once):`);
-    const exported = await execa(process.execPath, [CLI, 'agent', '--once', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--status-every', '0'], { reject: false, stdio: 'inherit' });
-    if (exported.exitCode === 0) {
-      console.log(`In Jaeger (http://localhost:16686) search service "cni-trace", or open trace ${invocations[0]!.traceId};`);
-      console.log('in Grafana (http://localhost:3000) use Explore → Tempo with that trace id.');
+  if (!useTui) {
+    console.log(`\n${invocations.length} invocations recorded. Things to find:`);
+    if (slowest) {
+      const step = [...slowest.steps].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
+      console.log(`- the slowest: ${slowest.command} of ${slowest.pod.namespace}/${slowest.pod.name}, ${formatMs(slowest.durationMs)}, most of it in ${step?.plugin} (${formatMs(step?.durationMs ?? null)}) — cni-trace show ${slowest.traceId.slice(0, 12)}`);
     }
+    if (failed) {
+      const step = failed.steps.find((s) => s.status === 'error' && s.depth > 0) ?? failed.steps.find((s) => s.status === 'error');
+      console.log(`- the failure: ${failed.command} of ${failed.pod.namespace}/${failed.pod.name}, in ${step?.plugin}${step && step.depth > 0 ? ' (called by bridge)' : ''}: ${failed.error?.msg} — cni-trace show ${failed.traceId.slice(0, 12)}`);
+    }
+  } else {
+    // The TUI owns the screen until q.
   }
+  if (tui) await tui;
   if (values['keep-journal']) {
     mkdirSync(values['keep-journal'], { recursive: true, mode: 0o700 });
     cpSync(journal, values['keep-journal'], { recursive: true });
-    console.log(`\nJournal kept in ${values['keep-journal']}: npx cni-trace tail --journal ${values['keep-journal']}`);
+    process.stdout.write(`\nJournal kept in ${values['keep-journal']}: npx cni-trace tail --journal ${values['keep-journal']}\n`);
   }
+  summaryForExport(invocations);
 } finally {
   await cleanup();
 }
-console.log('\nCleaned up: namespaces, links, iptables rules and temp files are gone.');
+process.stdout.write('\nCleaned up: namespaces, links, iptables rules and temp files are gone.\n');
+
+function summaryForExport(invocations: readonly Invocation[]): void {
+  if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT || invocations.length === 0) return;
+  process.stdout.write(`In Jaeger (http://localhost:16686) search service "cni-trace", or open trace ${invocations[0]!.traceId}; in Grafana (http://localhost:3000) the "cni-trace" dashboard has the per-plugin latencies.\n`);
+}

@@ -5,7 +5,6 @@
  * the received prevResult, each stopping at the first error; STATUS stops at the first
  * error; GC goes on past errors and reports them all.
  */
-import { constants as osConstants } from 'node:os';
 import { splitCniPath, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts';
 import { goExitText, goQuote } from '../cni/go-format.ts';
@@ -166,8 +165,9 @@ function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, st
   return { ...o, stdout: nested.scrub(o.stdout), stderr: nested.scrub(o.stderr) };
 }
 
+/** Only for a nested call that died of a signal: node:os is loaded then, not on every call. */
 function signalName(n: number): string | null {
-  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
+  for (const [name, num] of Object.entries(process.getBuiltinModule('node:os').constants.signals)) if (num === n) return name;
   return null;
 }
 

@@ -4,43 +4,18 @@
  * answers 503, an agent SIGKILLed mid-stream, corrupt journal lines, rotation while following.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { agentDaemon, agentOnce, CLI } from '../support/agent-process.ts';
-import { DEBIAN_CNI } from '../support/fixtures.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
-import { callPlugin, cniEnv } from '../support/run-plugin.ts';
+import { freshDirs, recordDels } from '../support/journals.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
 const sb = new Sandbox('agentfault');
 after(() => sb.cleanup());
-let dirs = 0;
-
-/** A fresh journal and state dir. */
-function fresh(): { journal: string; state: string } {
-  const n = dirs++;
-  const d = { journal: join(sb.dir, `journal-${n}`), state: join(sb.dir, `state-${n}`) };
-  mkdirSync(d.journal, { recursive: true, mode: 0o700 });
-  return d;
-}
-
-/** Records `count` real DEL invocations (wrapper → loopback), `parallel` at a time. */
-async function record(journal: string, count: number, from = 0, extra: object = {}): Promise<void> {
-  const parallel = 8;
-  for (let i = 0; i < count; i += parallel) {
-    await Promise.all(Array.from({ length: Math.min(parallel, count - i) }, async (_, k) => {
-      const res = await callPlugin({
-        env: cniEnv('DEL', DEBIAN_CNI, { CNI_NETNS: undefined, CNI_CONTAINERID: `ctr-${from + i + k}` }),
-        stdin: { cniVersion: '1.0.0', name: 'faultnet', type: 'cni-trace', journalDir: journal, delegates: [{ type: 'loopback' }], ...extra },
-      });
-      assert.equal(res.code, 0, res.stdout);
-    }));
-  }
-}
-
 /** Root spans received, by container id. */
 function roots(r: OtlpReceiver): string[] {
   return r.spans.filter((s) => s.name.startsWith('CNI ')).map((s) => String(s.attributes['container.id']));
@@ -54,8 +29,8 @@ function assertExactlyOnce(r: OtlpReceiver, count: number): void {
 }
 
 test('the collector is down: --once fails clearly; once it is up, every invocation arrives exactly once', async () => {
-  const { journal, state } = fresh();
-  await record(journal, 20);
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 20);
   const r = new OtlpReceiver();
   await r.start();
   const port = r.port;
@@ -77,8 +52,8 @@ test('the collector is down: --once fails clearly; once it is up, every invocati
 });
 
 test('the collector answers 503 three times, then accepts: no loss, no duplicate', async () => {
-  const { journal, state } = fresh();
-  await record(journal, 30);
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 30);
   const r = new OtlpReceiver();
   await r.start();
   try {
@@ -93,8 +68,8 @@ test('the collector answers 503 three times, then accepts: no loss, no duplicate
 });
 
 test('an agent SIGKILLed mid-stream and restarted loses nothing; duplicates come only from the batch in flight', async () => {
-  const { journal, state } = fresh();
-  await record(journal, 200);
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 200);
   const r = new OtlpReceiver();
   await r.start();
   try {
@@ -118,10 +93,10 @@ test('an agent SIGKILLed mid-stream and restarted loses nothing; duplicates come
 });
 
 test('corrupt and truncated journal lines are skipped with a warning; the rest is exported', async () => {
-  const { journal, state } = fresh();
-  await record(journal, 5);
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 5);
   appendFileSync(join(journal, 'journal.jsonl'), 'not json at all\n{"rec":"invocation.begin","v":1,"traceId":"ab\n');
-  await record(journal, 5, 5);
+  await recordDels(journal, 5, 5);
   const r = new OtlpReceiver();
   await r.start();
   try {
@@ -136,14 +111,14 @@ test('corrupt and truncated journal lines are skipped with a warning; the rest i
 });
 
 test('a running agent exports new invocations within a second, across rotation, and reports its status', async () => {
-  const { journal, state } = fresh();
+  const { journal, state } = freshDirs(sb);
   const r = new OtlpReceiver();
   await r.start();
   const daemon = agentDaemon(['--journal', journal, '--state-dir', state, '--interval', '200ms', '--status-every', '1s'], { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint });
   try {
     await sleep(500);
     // 2 KiB files: the active file is renamed away many times while the agent follows it.
-    await record(journal, 40, 0, { journalMaxFileBytes: 2048, journalMaxFiles: 1000 });
+    await recordDels(journal, 40, 0, { journalMaxFileBytes: 2048, journalMaxFiles: 1000 });
     const recordedAt = Date.now();
     while (new Set(roots(r)).size < 40 && Date.now() - recordedAt < 5000) await sleep(20);
     // Within a second (the --interval is 200 ms here), plus half a second for a loaded CI machine.
@@ -163,8 +138,8 @@ test('a running agent exports new invocations within a second, across rotation, 
 });
 
 test('OTEL_SDK_DISABLED=true exports nothing; a flag overrides the environment', async () => {
-  const { journal, state } = fresh();
-  await record(journal, 3);
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 3);
   const r = new OtlpReceiver();
   await r.start();
   try {

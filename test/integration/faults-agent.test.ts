@@ -17,36 +17,15 @@ import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
 import { tabLines } from '../../tui/components/DetailTabs.ts';
 import { agentDaemon, agentOnce, CLI } from '../support/agent-process.ts';
-import { DEBIAN_CNI, installFixtures } from '../support/fixtures.ts';
+import { installFixtures } from '../support/fixtures.ts';
 import { configWithSecrets, prng } from '../support/fuzz.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
+import { freshDirs, recordDels } from '../support/journals.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
 const sb = new Sandbox('faultagent');
 after(() => sb.cleanup());
-let dirs = 0;
-
-function fresh(): { journal: string; state: string } {
-  const n = dirs++;
-  const d = { journal: join(sb.dir, `journal-${n}`), state: join(sb.dir, `state-${n}`) };
-  mkdirSync(d.journal, { recursive: true, mode: 0o700 });
-  return d;
-}
-
-/** `count` real DEL invocations (the wrapper in-process, Debian's loopback as the delegate). */
-async function record(journal: string, count: number, from: number): Promise<void> {
-  for (let i = 0; i < count; i += 10) {
-    await Promise.all(Array.from({ length: Math.min(10, count - i) }, async (_, k) => {
-      const res = await callPlugin({
-        env: cniEnv('DEL', DEBIAN_CNI, { CNI_NETNS: undefined, CNI_CONTAINERID: `ctr-${from + i + k}` }),
-        stdin: { cniVersion: '1.0.0', name: 'faultnet', type: 'cni-trace', journalDir: journal, delegates: [{ type: 'loopback' }] },
-      });
-      assert.equal(res.code, 0, res.stdout);
-    }));
-  }
-}
-
 function rootsOnce(r: OtlpReceiver, count: number): void {
   const roots = r.spans.filter((s) => s.name.startsWith('CNI '));
   assert.equal(new Set(roots.map((s) => s.attributes['container.id'])).size, count, 'every invocation arrived');
@@ -56,7 +35,7 @@ function rootsOnce(r: OtlpReceiver, count: number): void {
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 
 test('row 6: the collector is down while 600 invocations are written: the agent backs off, stays small, and delivers each once after recovery', { timeout: 180_000 }, async () => {
-  const d = fresh();
+  const d = freshDirs(sb);
   const receiver = new OtlpReceiver();
   await receiver.start();
   const port = receiver.port;
@@ -67,7 +46,7 @@ test('row 6: the collector is down while 600 invocations are written: the agent 
   try {
     const downAt = Date.now();
     for (let round = 0; round < 6; round++) {
-      await record(d.journal, 100, round * 100);
+      await recordDels(d.journal, 100, round * 100);
       await sleep(2000);
     }
     const downFor = (Date.now() - downAt) / 1000;
@@ -88,8 +67,8 @@ test('row 6: the collector is down while 600 invocations are written: the agent 
 });
 
 test('row 6: a collector that stalls past the export timeout: the agent retries, and every invocation arrives once when it answers again', { timeout: 120_000 }, async () => {
-  const d = fresh();
-  await record(d.journal, 40, 0);
+  const d = freshDirs(sb);
+  await recordDels(d.journal, 40, 0);
   const receiver = new OtlpReceiver();
   await receiver.start();
   receiver.delayMs = 3000;
@@ -111,7 +90,7 @@ test('row 6: a collector that stalls past the export timeout: the agent retries,
 test('row 10: credentials in generated configs, nested calls and CNI_ARGS never reach the journal, the spans, tail, show, the TUI or the logs', { timeout: 120_000 }, async () => {
   const bin = join(sb.dir, 'bin-secrets');
   installFixtures(bin, ['fx-caller', 'fx-leaf']);
-  const d = fresh();
+  const d = freshDirs(sb);
   const r = prng(4242);
   const secrets: string[] = [];
   const stderrs: string[] = [];
@@ -180,8 +159,8 @@ test('row 13: OTLP over TLS with a custom CA and headers; without the CA it fail
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=cni-trace test collector', '-addext', 'subjectAltName=IP:127.0.0.1']);
-  const d = fresh();
-  await record(d.journal, 5, 0);
+  const d = freshDirs(sb);
+  await recordDels(d.journal, 5, 0);
   const receiver = new OtlpReceiver({ tls: { key: readFileSync(key), cert: readFileSync(cert) } });
   await receiver.start();
   const secret = 'S3CR3T-tls-header';

@@ -81,7 +81,8 @@ export class InvocationRecorder {
 
   /**
    * Records one nested call (begin and, when it finished, end) under `parentSpanId`. Its
-   * stdin is redacted like a delegate's config; a stdin that is not JSON is kept as text.
+   * stdin is redacted like a delegate's config; one that is not JSON cannot be redacted, so
+   * only its size is kept.
    */
   nestedStep(index: number, parentSpanId: string, call: NestedCall, outcome: ExecOutcome, status: StepStatus, error?: CniError): void {
     const command = (call.env.CNI_COMMAND ?? '') as CniEnv['command'];
@@ -90,7 +91,7 @@ export class InvocationRecorder {
     try {
       stdin = redactJson(JSON.parse(call.stdin.toString('utf8')) as Json, this.opts.isCredential) as Json;
     } catch {
-      stdin = call.stdin.toString('utf8');
+      stdin = `(not JSON: ${call.stdin.length} bytes)`;
     }
     this.opts.journal?.append({
       rec: 'step.begin', ...key, path: call.path, startNs: String(call.startNs), stdin, parentSpanId, env: this.recordedEnv(call.env),

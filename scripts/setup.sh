@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian or Ubuntu machine, as root: the Debian packages the plugin's
 # tests and demo use (real CNI plugins, iptables, Go + libcni source for the test runtime,
-# podman + runc, busybox for the podman image, tmux), Node/npm if missing, and the npm
+# podman + runc, busybox for the podman image, tmux; Prometheus's binary, unpacked, for the
+# dashboard test), Node/npm if missing, and the npm
 # packages (which pin Node 24 for this project and build dist/). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,17 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Prometheus, for the test that runs the Grafana dashboard's queries against real scrapes of the
+# agent: Debian's binary only, unpacked into .cache/ (installing the package would start a daemon).
+if [ ! -x .cache/prometheus/usr/bin/prometheus ]; then
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1); then
+    apt-get update -q && (cd "$tmp" && apt-get download -q prometheus)
+  fi
+  mkdir -p .cache/prometheus && dpkg-deb -x "$tmp"/prometheus_*.deb .cache/prometheus
+  rm -rf "$tmp"
 fi
 
 # bandwidth's ifb devices need the module; it is loaded on demand on most kernels.

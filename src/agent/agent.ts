@@ -268,6 +268,17 @@ export class Agent {
    * Returns how many records it read (0: caught up, or paused while the queue is full).
    */
   async tick(): Promise<number> {
+    const read = this.read();
+    await this.exportReady();
+    return read;
+  }
+
+  /**
+   * Reads what is new and finds abandoned calls (the metrics are recorded here, as each call is
+   * queued). The daemon calls it while an export is still in flight, so a slow or failing
+   * collector does not hold up reading — nor the metrics a Prometheus scrapes meanwhile.
+   */
+  read(): number {
     let read = 0;
     // Memory stays bounded: while exports are behind, stop reading (the journal is the buffer).
     // With nothing queued, read on: the ends of open invocations must be found.
@@ -279,6 +290,11 @@ export class Agent {
       }
     }
     this.markAbandoned();
+    return read;
+  }
+
+  /** Exports the queued invocations batch by batch until done, refused or backing off. Never throws. */
+  async exportReady(): Promise<void> {
     while (this.queue.length > 0 && this.now() >= this.retryAtMs) {
       const batch = this.queue.slice(0, this.cfg.batchSize);
       const spans = batch.flatMap((id) => this.spansFor(id));
@@ -311,7 +327,6 @@ export class Agent {
       break;
     }
     if (this.dirty) this.saveCheckpointSafely();
-    return read;
   }
 
   private saveCheckpointSafely(): void {

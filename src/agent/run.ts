@@ -70,17 +70,23 @@ async function daemon(agent: Agent, cfg: AgentConfig, log: (line: string) => voi
   let stop = false;
   void stopped.then(() => { stop = true; });
   let lastStatus = Date.now();
+  // Reading goes on while an export is in flight (a collector that is slow or down takes up to
+  // --timeout per attempt); the queue's bound still pauses reading when exports fall behind.
+  let exporting: Promise<void> | null = null;
   while (!stop) {
-    const read = await agent.tick();
+    const read = agent.read();
+    exporting ??= agent.exportReady().finally(() => { exporting = null; });
     if (cfg.statusEveryMs > 0 && Date.now() - lastStatus >= cfg.statusEveryMs) {
       log(statusLine(agent.saveStatus()));
       lastStatus = Date.now();
     } else {
       agent.saveStatus();
     }
-    // Catching up: go on at once; caught up: wait for the next interval.
-    if (read === 0 || agent.status().retries > 0 && agent.status().lastError) await Promise.race([sleep(cfg.intervalMs), stopped]);
+    // Catching up: go on after letting the export progress; caught up: wait for the next interval.
+    if (read === 0) await Promise.race([sleep(cfg.intervalMs), stopped]);
+    else await new Promise((resolve) => setImmediate(resolve));
   }
+  await exporting;
   await agent.tick(); // ship what is ready before exiting
   return 0;
 }

@@ -19,7 +19,7 @@ const cli = (args: string[], opts: { env?: Record<string, string> } = {}) =>
   execa(process.execPath, [CLI, ...args], { reject: false, env: opts.env ?? {}, extendEnv: true });
 
 test('every command has --help', async () => {
-  for (const cmd of [[], ['wrap'], ['unwrap'], ['install'], ['tail'], ['show'], ['stats'], ['agent']]) {
+  for (const cmd of [[], ['wrap'], ['unwrap'], ['install'], ['uninstall'], ['doctor'], ['tail'], ['show'], ['stats'], ['agent']]) {
     const r = await cli([...cmd, '--help']);
     assert.equal(r.exitCode, 0, cmd.join(' '));
     assert.match(r.stdout, /Usage: cni-trace/);

@@ -85,6 +85,9 @@ export function podSelector(value: string): Pick<InvocationFilter, 'pod' | 'name
   return slash < 0 ? { pod: value } : { namespace: value.slice(0, slash), pod: value.slice(slash + 1) };
 }
 
+/** How long a begun call whose wrapper is gone waits for its end record before it is printed as abandoned. */
+const ABANDON_AFTER_MS = 1000;
+
 /** Prints the journal; with follow, returns a stop function and keeps printing. */
 export function tail(opts: TailOptions): () => void {
   const filter = opts.filter ?? {};
@@ -107,9 +110,18 @@ export function tail(opts: TailOptions): () => void {
     onRecord: (rec) => { index.add(rec); },
   });
   // Print what ended (or was abandoned) since the last pass, then forget it: bounded memory.
+  // A wrapper that is gone may have written its end record after our last read: it counts as
+  // abandoned only when it still has no end a second later (several reads on).
+  const goneSince = new Map<string, number>();
   const timer = setInterval(() => {
     for (const inv of index.list()) {
       if (inv.status === 'in-flight' || printed.has(inv.spanId)) continue;
+      if (inv.status === 'abandoned') {
+        const since = goneSince.get(inv.spanId) ?? Date.now();
+        goneSince.set(inv.spanId, since);
+        if (Date.now() - since < ABANDON_AFTER_MS) continue;
+      }
+      goneSince.delete(inv.spanId);
       if (matches(inv, filter)) print(inv);
       index.forget(inv.spanId);
     }

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import { agentDaemon } from '../support/agent-process.ts';
 import { installFixtures, ROOT } from '../support/fixtures.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
+import { freePort } from '../support/ports.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
 const PROMETHEUS = join(ROOT, '.cache/prometheus/usr/bin/prometheus');
@@ -24,14 +24,6 @@ const journal = join(sb.dir, 'journal');
 let agent: ResultPromise | null = null;
 let prometheus: ResultPromise | null = null;
 let promUrl = '';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function query(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
   const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);

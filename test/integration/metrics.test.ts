@@ -4,7 +4,6 @@
  * the Prometheus endpoint of a running agent.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +11,7 @@ import { agentDaemon, agentOnce } from '../support/agent-process.ts';
 import { installFixtures } from '../support/fixtures.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
+import { freePort } from '../support/ports.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
 const sb = new Sandbox('metrics');
@@ -61,14 +61,6 @@ test('per plugin and command: duration histograms, error counts and calls in fli
     await receiver.stop();
   }
 });
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 test('on request, a Prometheus endpoint serves the same metrics for scraping', async () => {
   const port = await freePort();

@@ -22,7 +22,7 @@ function permanent(status: number | undefined): boolean {
 }
 
 /** The PEM files of the TLS settings, read now so a wrong path fails at start, naming the setting. */
-function tlsOptions(tls: AgentConfig['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+export function tlsOptions(tls: AgentConfig['tls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
   const entries = Object.entries(tls).filter(([, path]) => path);
   if (entries.length === 0) return undefined;
   const names: Record<string, string> = { ca: '--certificate', cert: '--client-certificate', key: '--client-key' };

@@ -13,13 +13,13 @@
  * Attributes: cni.plugin.type, cni.command, cni.step.depth (0 for delegates, 1+ for nested
  * calls), error.type (cni.<code>, or abandoned) on the error counters.
  */
-import { readFileSync } from 'node:fs';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import type { Invocation } from '../journal/invocations.ts';
 import type { AgentConfig } from './config.ts';
+import { tlsOptions } from './exporter.ts';
 
 /** Seconds: from a fast IPAM call to a plugin stuck for a minute. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -34,10 +34,11 @@ export interface AgentMetrics {
 export function agentMetrics(cfg: AgentConfig, resource: Resource, inFlight: () => number, log: (line: string) => void): AgentMetrics | null {
   const readers: MetricReader[] = [];
   if (cfg.metricsUrl) {
+    const tls = tlsOptions(cfg.tls);
     readers.push(new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({
         url: cfg.metricsUrl, headers: { ...cfg.headers }, timeoutMillis: cfg.timeoutMs,
-        ...(Object.keys(cfg.tls).length > 0 ? { httpAgentOptions: { keepAlive: true, ...Object.fromEntries(Object.entries(cfg.tls).map(([k, p]) => [k, readFileSync(p!)])) } } : {}),
+        ...(tls ? { httpAgentOptions: { keepAlive: true, ...tls } } : {}),
       }),
       exportIntervalMillis: cfg.metricsIntervalMs,
       exportTimeoutMillis: Math.min(cfg.timeoutMs, cfg.metricsIntervalMs),

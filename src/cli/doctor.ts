@@ -12,6 +12,7 @@ import { runtimeConflist } from './conf-dir.ts';
 import { findInPath } from '../invoke/find.ts';
 import { parseWrapperEntry, type JsonObject } from '../config/wrapper-entry.ts';
 import { processAlive } from '../journal/invocations.ts';
+import { STATUS_FILE } from '../agent/agent.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -104,7 +105,7 @@ function agentCheck(stateDir: string): Check {
   const name = 'agent';
   let status: { pid: number; updatedAt: string; lagSeconds?: number; queued?: number; lastError?: string | null; backlogBytes?: number };
   try {
-    status = JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')) as typeof status;
+    status = JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as typeof status;
   } catch {
     return bad(name, 'fail', `no agent status in ${stateDir}: the agent has not run here`, 'run cni-trace agent (the DaemonSet in collector-config/kubernetes does)');
   }

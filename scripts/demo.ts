@@ -69,7 +69,7 @@ async function pause(ms: number): Promise<boolean> {
 }
 
 /** The networks: the full chain; the same with a slow plugin; bridge + host-local with one address to give. */
-function networks(journal: string, write: (name: string, list: JsonObject) => string): Record<'main' | 'slow' | 'tight', { file: string; capArgs?: Record<string, unknown> }> {
+function networks(write: (name: string, list: JsonObject) => string): Record<'main' | 'slow' | 'tight', { file: string; capArgs?: Record<string, unknown> }> {
   const main = fullBridgeChain(sb, join(sb.dir, 'ipam-main'));
   main.links.forEach((l) => sb.ownLink(l));
   const slowBridge = sb.name('ctds');
@@ -93,7 +93,6 @@ function networks(journal: string, write: (name: string, list: JsonObject) => st
       ] }),
     },
   };
-  void journal;
 }
 
 try {
@@ -101,7 +100,7 @@ try {
   installCniTrace(bin);
   installFixtures(bin, ['demo-slow-policy']);
   const journal = join(sb.dir, 'journal');
-  const nets = networks(journal, (name, list) => {
+  const nets = networks((name, list) => {
     const file = join(sb.dir, `${name}.conflist`);
     writeFileSync(file, JSON.stringify(wrapConflist(list, { journalDir: journal })));
     return file;

@@ -217,7 +217,17 @@ function withRecords(s: State, records: readonly JournalRecord[], horizonMs: num
   }
   const arrived = held.size - s.held.size;
   const dropped = bound(held, s.config.maxInvocations, [s.selectedId, s.detailId]);
-  return { ...s, held, horizonMs: Math.max(s.horizonMs, horizonMs, dropped), arrivedWhilePaused: s.frozen ? s.arrivedWhilePaused + arrived : 0 };
+  // The clock is at least as late as anything read: a call that began after the last tick would
+  // otherwise show 0µs (its start ahead of the clock) until the next tick.
+  let nowMs = s.nowMs;
+  for (const rec of records) nowMs = Math.max(nowMs, recordMs(rec));
+  return { ...s, held, nowMs, horizonMs: Math.max(s.horizonMs, horizonMs, dropped), arrivedWhilePaused: s.frozen ? s.arrivedWhilePaused + arrived : 0 };
+}
+
+/** The wall time (epoch ms) a record was written at: its end, else its start. */
+function recordMs(rec: JournalRecord): number {
+  const ns = 'endNs' in rec ? rec.endNs : 'startNs' in rec ? rec.startNs : undefined;
+  return typeof ns === 'string' && /^\d+$/.test(ns) ? Number(BigInt(ns) / 1_000_000n) : -Infinity;
 }
 
 /** Drops the first-seen finished invocations beyond `max`, never an in-flight one or one in `keep`;

@@ -70,8 +70,8 @@ test('a person watching the TUI sees in-flight calls tick, failures in red with 
   // The running call: a row that ticks and names the step running now.
   const first = await pane.waitFor((s) => row(s, 'slow-1').includes('fx-slow'), 'the hanging call with its running step');
   const elapsed = (line: string): number => {
-    const m = /(\d+(?:\.\d+)?)(ms|s)\b/.exec(line.slice(line.indexOf('eth0')));
-    return m ? Number(m[1]) * (m[2] === 's' ? 1000 : 1) : NaN;
+    const m = /(\d+(?:\.\d+)?)(µs|ms|s)(?=\s|$)/.exec(line.slice(line.indexOf('eth0')));
+    return m ? Number(m[1]) * ({ 'µs': 0.001, ms: 1, s: 1000 } as const)[m[2] as 'µs' | 'ms' | 's'] : NaN;
   };
   const before = elapsed(row(first, 'slow-1'));
   await sleep(1500);

@@ -11,6 +11,7 @@ import type { Command } from '../../src/cni/env.ts';
 import type { CniError } from '../../src/cni/errors.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
 import { Journal } from '../../src/journal/writer.ts';
+import { elapsedMs } from '../../src/view/filter.ts';
 import { windowSummary } from '../../src/view/stats.ts';
 import { allInvocations, cursorIndex, detailInvocation, initialState, invocationOf, reduce, runningStep, summaryWindowMs, visibleRows, type Action, type State } from '../../tui/state.ts';
 import { journalFeed, recentHistory } from '../../tui/use-journal.ts';
@@ -93,6 +94,14 @@ test('an in-flight row knows the step running now, and its age grows with the cl
   assert.equal(later.ticks, s.ticks + 1);
   assert.equal(later.nowMs, T0 + 90_000);
   assert.equal(runningStep(visibleRows(later).find((i) => i.spanId === 'a')!), undefined);
+});
+
+test('a call that began after the last tick moves the clock to its records, so its age never reads as zero', () => {
+  const s = stateWith([], {}, T0); // the last tick: T0
+  const late = reduce(s, { type: 'records', records: records({ id: 'z', at: 5000, steps: [{ plugin: 'bridge', ms: 30 }, { plugin: 'portmap' }], ended: false }) });
+  assert.ok(late.nowMs >= T0 + 5030, `the clock reached the newest record (${late.nowMs - T0} ms after the tick)`);
+  assert.ok((elapsedMs(visibleRows(late)[0]!, late.nowMs) ?? 0) >= 30, 'the in-flight call is at least as old as its finished step');
+  assert.equal(reduce(late, { type: 'records', records: records(SCENE[0]!) }).nowMs, late.nowMs, 'older records never turn the clock back');
 });
 
 test('a record read twice changes nothing', () => {

@@ -32,10 +32,7 @@ export async function buildSea(opts: SeaOptions = {}): Promise<void> {
   }));
   run(process.execPath, ['--experimental-sea-config', config]);
   const tmp = `${out}.tmp`;
-  copyFileSync(process.execPath, tmp);
-  chmodSync(tmp, 0o755);
-  // The symbol tables are 18 MB of the 129 MB binary and nothing at run time reads them.
-  if (spawnSync('strip', ['--version']).status === 0) run('strip', ['--strip-all', tmp]);
+  copyStripped(process.execPath, tmp);
   // postject (LIEF) prints harmless ELF-section warnings; only a failure is worth showing.
   const postject = createRequire(import.meta.url).resolve('postject/dist/cli.js');
   run(process.execPath, [postject, tmp, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SENTINEL_FUSE]);
@@ -45,6 +42,14 @@ export async function buildSea(opts: SeaOptions = {}): Promise<void> {
   }
   renameSync(tmp, out);
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Copies the Node binary `src` to `dest` (mode 0755) without its symbol tables: they are 18 MB
+ * of the 129 MB binary and nothing at run time reads them. Unstripped where `strip` is missing. */
+export function copyStripped(src: string, dest: string): void {
+  copyFileSync(src, dest);
+  chmodSync(dest, 0o755);
+  if (spawnSync('strip', ['--version']).status === 0) run('strip', ['--strip-all', dest]);
 }
 
 function run(cmd: string, args: string[]): void {

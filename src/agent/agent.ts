@@ -52,7 +52,10 @@ export interface AgentStatus {
   readonly invocationsExported: number;
   readonly spansExported: number;
   readonly retries: number;
+  /** Invocations not exported: refused for good by the collector, or an end without its begin. */
   readonly dropped: number;
+  /** Of those, the ones the collector refused (a 4xx other than 429). */
+  readonly refused: number;
   readonly queued: number;
   readonly inFlight: number;
   /** Seconds since the oldest finished, not yet exported invocation ended (0 when none). */
@@ -102,7 +105,7 @@ export class Agent {
   private retryAtMs = 0;
   private dirty = false;
   private readonly startedAt = new Date().toISOString();
-  private stats = { recordsRead: 0, invocationsExported: 0, spansExported: 0, retries: 0, dropped: 0 };
+  private stats = { recordsRead: 0, invocationsExported: 0, spansExported: 0, retries: 0, dropped: 0, refused: 0 };
   private lastError: string | null = null;
 
   constructor(cfg: AgentConfig, deps: AgentDeps) {
@@ -318,6 +321,7 @@ export class Agent {
         this.queue.splice(0, batch.length);
         this.commit(batch);
         this.stats.dropped += batch.length;
+        this.stats.refused += batch.length;
         continue;
       }
       this.stats.retries++;

@@ -7,12 +7,18 @@
 import { hostname } from 'node:os';
 import { parseDuration } from '../view/duration.ts';
 
+/** The OTLP/HTTP encodings the agent speaks (OTEL_EXPORTER_OTLP_PROTOCOL's values but grpc). */
+export type OtlpProtocol = 'http/json' | 'http/protobuf';
+
 export interface AgentConfig {
   readonly journal: string;
   readonly stateDir: string;
   /** The full OTLP/HTTP traces URL (…/v1/traces). */
   readonly tracesUrl: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** How the traces and the metrics are encoded. */
+  readonly tracesProtocol: OtlpProtocol;
+  readonly metricsProtocol: OtlpProtocol;
   /** Milliseconds one export request may take. */
   readonly timeoutMs: number;
   /** The OTLP/HTTP metrics URL (…/v1/metrics), or null when OTLP metrics are off. */
@@ -50,6 +56,9 @@ export const SETTINGS = {
   stateDir: { flag: 'state-dir', env: 'CNI_TRACE_STATE_DIR', default: '/var/lib/cni-trace', help: 'where the checkpoint and status live' },
   endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
   tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
+  protocol: { flag: 'protocol', env: 'OTEL_EXPORTER_OTLP_PROTOCOL', default: 'http/json', help: 'http/json or http/protobuf (grpc is not spoken: use the collector\'s OTLP/HTTP port, 4318)' },
+  tracesProtocol: { flag: 'traces-protocol', env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', default: '', help: 'the traces\' encoding, if not --protocol\'s' },
+  metricsProtocol: { flag: 'metrics-protocol', env: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', default: '', help: 'the metrics\' encoding, if not --protocol\'s' },
   header: { flag: 'header', env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', help: 'header K=V for the collector (repeatable; env: K=V,K2=V2)', repeat: true },
   metricsExporter: { flag: 'metrics-exporter', env: 'OTEL_METRICS_EXPORTER', default: 'otlp', help: 'otlp: push per-plugin metrics beside the traces; none: do not' },
   metricsEndpoint: { flag: 'metrics-endpoint', env: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', default: '', help: 'full OTLP/HTTP metrics URL (default: --endpoint + /v1/metrics)' },
@@ -126,6 +135,8 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     stateDir: pick(flags, env, SETTINGS.stateDir),
     tracesUrl,
     headers: keyValues(flags, env, SETTINGS.header),
+    tracesProtocol: protocol(flags, env, SETTINGS.tracesProtocol),
+    metricsProtocol: protocol(flags, env, SETTINGS.metricsProtocol),
     timeoutMs: positiveInt(pick(flags, env, SETTINGS.timeout), 'timeout'),
     metricsUrl: metricsUrl(flags, env, base),
     metricsIntervalMs: positiveInt(pick(flags, env, SETTINGS.metricInterval), 'metric-interval'),
@@ -145,6 +156,23 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
     once: flags.once === true,
     onceAttempts: positiveInt(pick(flags, env, SETTINGS.onceAttempts), 'once-attempts'),
   };
+}
+
+/**
+ * A signal's encoding: its own setting, else --protocol's. A flag --protocol beats a signal's
+ * env variable (flags override env). grpc is refused with what to do instead: an agent that
+ * sent HTTP to a gRPC port would fail at every export, long after it started.
+ */
+function protocol(flags: Flags, env: NodeJS.ProcessEnv, own: Setting): OtlpProtocol {
+  const general = pick(flags, env, SETTINGS.protocol);
+  const mine = typeof flags[own.flag] === 'string' || typeof flags.protocol !== 'string' ? pick(flags, env, own) : '';
+  const value = (mine || general).trim().toLowerCase();
+  const where = mine ? `--${own.flag} (${own.env})` : `--protocol (${SETTINGS.protocol.env})`;
+  if (value === 'http/json' || value === 'http/protobuf') return value;
+  if (value === 'grpc') {
+    throw new Error(`${where}: grpc is not supported; the agent speaks OTLP/HTTP. Use http/protobuf or http/json, and the collector's OTLP/HTTP endpoint (port 4318, not 4317)`);
+  }
+  throw new Error(`${where}: "http/json" or "http/protobuf", got "${value}"`);
 }
 
 /** Where OTLP metrics go: their own endpoint, else beside the traces; null when turned off. */
@@ -168,7 +196,7 @@ export function agentHelp(): string {
   return `Usage: cni-trace agent [flags]
 
 Follows the journal and exports every invocation as an OpenTelemetry trace over OTLP/HTTP
-(JSON): a root span "CNI <COMMAND>" and a span per plugin, with the journal's ids and times.
+(JSON or protobuf): a root span "CNI <COMMAND>" and a span per plugin, with the journal's ids and times.
 The checkpoint in the state dir advances only after the collector accepted a batch, so a
 restarted agent resumes where it stopped. Flags override environment variables, which
 override defaults.

@@ -4,10 +4,11 @@
  * accepted it, to advance its checkpoint only then. Error texts never carry header values.
  */
 import { ExportResultCode } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { readFileSync } from 'node:fs';
-import type { AgentConfig } from './config.ts';
+import type { AgentConfig, OtlpProtocol } from './config.ts';
 
 export type ExportOutcome = { ok: true } | { ok: false; error: string; retryable: boolean };
 
@@ -35,15 +36,20 @@ export function tlsOptions(tls: AgentConfig['tls']): { ca?: Buffer; cert?: Buffe
   }));
 }
 
-export function otlpSink(url: string, headers: Readonly<Record<string, string>>, timeoutMillis = 10_000, tls: AgentConfig['tls'] = {}): SpanSink {
+export function otlpSink(url: string, headers: Readonly<Record<string, string>>, timeoutMillis = 10_000, tls: AgentConfig['tls'] = {}, protocol: OtlpProtocol = 'http/json'): SpanSink {
   const agentOptions = tlsOptions(tls);
-  const exporter = new OTLPTraceExporter({ url, headers: { ...headers }, timeoutMillis, ...(agentOptions ? { httpAgentOptions: { keepAlive: true, ...agentOptions } } : {}) });
+  const Exporter = protocol === 'http/protobuf' ? ProtobufTraceExporter : JsonTraceExporter;
+  const exporter = new Exporter({ url, headers: { ...headers }, timeoutMillis, ...(agentOptions ? { httpAgentOptions: { keepAlive: true, ...agentOptions } } : {}) });
   return {
     exportSpans: (spans) => new Promise((resolve) => {
       exporter.export(spans, (result) => {
         if (result.code === ExportResultCode.SUCCESS) return resolve({ ok: true });
-        const err = result.error as (Error & { code?: number }) | undefined;
-        let text = err?.message ?? 'export failed';
+        const err = result.error as (Error & { code?: number; data?: string }) | undefined;
+        // The status and what the collector said (its reason, often), on one line.
+        // Only text: a protobuf Status or other bytes would print as garbage, or as escapes.
+        const said = typeof err?.data === 'string' ? err.data.replace(/\s+/g, ' ').trim().slice(0, 300) : '';
+        const reason = /[\u0000-\u001f\u007f-\u009f\ufffd]/.test(said) ? '' : said;
+        let text = `${err?.code ? `HTTP ${err.code} ` : ''}${err?.message ?? 'export failed'}${reason ? `: ${reason}` : ''}`;
         for (const v of Object.values(headers)) if (v) text = text.replaceAll(v, '***');
         resolve({ ok: false, error: `${url}: ${text}`, retryable: !permanent(err?.code) });
       });

@@ -13,7 +13,8 @@
  * Attributes: cni.plugin.type, cni.command, cni.step.depth (0 for delegates, 1+ for nested
  * calls), error.type (cni.<code>, or abandoned) on the error counters.
  */
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
@@ -35,8 +36,9 @@ export function agentMetrics(cfg: AgentConfig, resource: Resource, inFlight: () 
   const readers: MetricReader[] = [];
   if (cfg.metricsUrl) {
     const tls = tlsOptions(cfg.tls);
+    const Exporter = cfg.metricsProtocol === 'http/protobuf' ? ProtobufMetricExporter : JsonMetricExporter;
     readers.push(new PeriodicExportingMetricReader({
-      exporter: new OTLPMetricExporter({
+      exporter: new Exporter({
         url: cfg.metricsUrl, headers: { ...cfg.headers }, timeoutMillis: cfg.timeoutMs,
         ...(tls ? { httpAgentOptions: { keepAlive: true, ...tls } } : {}),
       }),

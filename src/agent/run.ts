@@ -36,9 +36,9 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<numb
     if (!cfg.once) await opts.stopped;
     return 0;
   }
-  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, cfg.timeoutMs, cfg.tls);
+  const sink = opts.sink ?? otlpSink(cfg.tracesUrl, cfg.headers, cfg.timeoutMs, cfg.tls, cfg.tracesProtocol);
   const tls = Object.entries(cfg.tls).map(([k, v]) => `${k} ${v}`).join(', ');
-  log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (headers: ${describeHeaders(cfg.headers)}${tls ? `; tls: ${tls}` : ''}), state in ${cfg.stateDir}`);
+  log(`following ${cfg.journal}, exporting to ${cfg.tracesUrl} (${cfg.tracesProtocol}; headers: ${describeHeaders(cfg.headers)}${tls ? `; tls: ${tls}` : ''}), state in ${cfg.stateDir}`);
   const resource = agentResource(cfg);
   let metrics: AgentMetrics | null = null;
   const agent = new Agent(cfg, { sink, resource, log, onReady: (inv) => metrics?.record(inv) });
@@ -53,11 +53,18 @@ export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<numb
 }
 
 async function once(agent: Agent, cfg: AgentConfig, log: (line: string) => void): Promise<number> {
+  const refusedBefore = agent.status().refused;
   for (;;) {
     const before = agent.status();
     await agent.tick();
     const after = agent.status();
-    if (after.queued === 0 && after.recordsRead === before.recordsRead) return 0;
+    if (after.queued === 0 && after.recordsRead === before.recordsRead) {
+      // A batch the collector refused for good (a 4xx) is gone: this run did not do its job.
+      const refused = after.refused - refusedBefore;
+      if (refused === 0) return 0;
+      log(`error: the collector refused ${refused} invocations for good (see above); they were not exported`);
+      return 1;
+    }
     if (after.retries >= cfg.onceAttempts && after.queued > 0) {
       log(`error: the collector never accepted the export after ${after.retries} attempts; ${after.queued} invocations are still pending (they stay in the journal for the next run): ${after.lastError ?? 'unknown error'}`);
       return 1;

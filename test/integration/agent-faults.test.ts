@@ -92,6 +92,29 @@ test('an agent SIGKILLed mid-stream and restarted loses nothing; duplicates come
   }
 });
 
+test('a batch the collector refuses for good (HTTP 400) is dropped, not retried forever: said in the log and the status, and --once exits 1', async () => {
+  const { journal, state } = freshDirs(sb);
+  await recordDels(journal, 6);
+  const r = new OtlpReceiver();
+  await r.start();
+  try {
+    r.failStatus = 400;
+    r.failNext = 1;
+    const refused = await agentOnce(['--journal', journal, '--state-dir', state, '--batch', '4'], { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint });
+    assert.equal(refused.exitCode, 1, refused.stderr);
+    assert.match(refused.stderr, /the collector refused a batch of 4 invocations for good, dropping it: http:\/\/127\.0\.0\.1:\d+\/v1\/traces: HTTP 400 Bad Request: \{\}$/m);
+    assert.match(refused.stderr, /error: the collector refused 4 invocations for good \(see above\); they were not exported/);
+    assert.match(refused.stderr, /exported 2 invocations \(4 spans\), retries 0, dropped 4/);
+    assert.deepEqual(r.requests, [400, 200], 'one attempt at the refused batch, then the rest');
+    // The checkpoint moved past the refused batch: the next run sends nothing again.
+    const next = await agentOnce(['--journal', journal, '--state-dir', state], { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint });
+    assert.equal(next.exitCode, 0, next.stderr);
+    assert.equal(r.spans.length, 4);
+  } finally {
+    await r.stop();
+  }
+});
+
 test('corrupt and truncated journal lines are skipped with a warning; the rest is exported', async () => {
   const { journal, state } = freshDirs(sb);
   await recordDels(journal, 5);

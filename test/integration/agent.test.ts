@@ -181,3 +181,37 @@ test('a killed wrapper\'s invocation arrives as abandoned, ending at its last re
 test('the agent logs a status line with what it read and exported', () => {
   assert.match(agentStderr, /status: read \d+ records, exported 4 invocations \(\d+ spans\), retries 0, dropped 0/);
 });
+
+test('over http/protobuf the same journal arrives as the same spans and metrics as over http/json, in fewer bytes', async () => {
+  const proto = new OtlpReceiver();
+  await proto.start();
+  try {
+    const run = await agentOnce(['--journal', journal, '--state-dir', join(sb.dir, 'state-protobuf'), '--abandon-after', '1s', '--node-name', 'node-7', '--protocol', 'http/protobuf'],
+      { OTEL_EXPORTER_OTLP_ENDPOINT: proto.endpoint, OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test' });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.match(run.stderr, /\(http\/protobuf; headers/);
+    assert.deepEqual([...new Set(proto.encodings)], ['protobuf']);
+    assert.deepEqual([...new Set(receiver.encodings)], ['json']);
+    const bySpan = (list: readonly ReceivedSpan[]): ReceivedSpan[] => [...list].sort((a, b) => a.spanId.localeCompare(b.spanId));
+    assert.deepEqual(bySpan(proto.spans), bySpan(spans), 'every span, attribute, event, link and status alike');
+    // Metrics: the same series and values (their timestamps are the export's own).
+    const series = (r: OtlpReceiver): unknown[] => r.metrics.flatMap((m) => m.dataPoints.map((p) => ({
+      name: m.name, unit: m.unit, kind: m.kind, attributes: p.attributes,
+      value: m.kind === 'histogram' ? { count: Number(p.count), sum: Number(p.sum), buckets: (p.bucketCounts as unknown[]).map(Number), bounds: p.explicitBounds } : Number(p.asInt ?? p.asDouble),
+    }))).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    assert.ok(series(proto).length > 0, 'metrics arrived');
+    assert.deepEqual(series(proto), series(receiver));
+    const bytes = (r: OtlpReceiver): number => r.bodyBytes.reduce((a, b) => a + b, 0);
+    console.log(`# the same ${spans.length} spans and metrics: ${bytes(receiver)} bytes as JSON, ${bytes(proto)} as protobuf (${(bytes(receiver) / bytes(proto)).toFixed(1)} ×)`);
+    assert.ok(bytes(proto) < bytes(receiver));
+  } finally {
+    await proto.stop();
+  }
+});
+
+test('grpc is refused at start, saying what to use instead', async () => {
+  const run = await agentOnce(['--journal', journal, '--state-dir', join(sb.dir, 'state-grpc')], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+  assert.notEqual(run.exitCode, 0);
+  assert.match(run.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL\): grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json/);
+  assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+});

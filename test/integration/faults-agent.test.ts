@@ -173,7 +173,7 @@ test('row 13: OTLP over TLS with a custom CA and headers; without the CA it fail
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_CERTIFICATE: cert, OTEL_EXPORTER_OTLP_HEADERS: `authorization=${secret}`,
     });
     assert.equal(ok.exitCode, 0, ok.stderr);
-    assert.match(ok.stderr, /exporting to https:\/\/127\.0\.0\.1:\d+\/v1\/traces \(headers: authorization=\*\*\*; tls: ca /);
+    assert.match(ok.stderr, /exporting to https:\/\/127\.0\.0\.1:\d+\/v1\/traces \(http\/json; headers: authorization=\*\*\*; tls: ca /);
     assert.ok(!ok.stderr.includes(secret));
     rootsOnce(receiver, 5);
     assert.equal(receiver.headers.at(-1)?.authorization, secret);

@@ -6,6 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { decodeMetricsRequest, decodeTracesRequest } from './otlp-protobuf.ts';
 
 export interface ReceivedSpan {
   readonly traceId: string;
@@ -39,6 +40,8 @@ function attrs(list: Array<{ key: string; value: AnyValue }> | undefined): Recor
 }
 
 const ns = (v: unknown): string => String(v ?? '');
+const status = (st: { code?: number; message?: string } | undefined): { code: number; message?: string } =>
+  ({ code: Number(st?.code ?? 0), ...(st?.message ? { message: st.message } : {}) });
 
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
@@ -51,6 +54,9 @@ export class OtlpReceiver {
   delayMs = 0;
   /** Metrics received on /v1/metrics: one entry per metric per request, with its data points as sent. */
   readonly metrics: Array<{ name: string; unit: string; kind: string; dataPoints: Array<Record<string, unknown> & { attributes: Record<string, unknown> }> }> = [];
+  /** Each request's encoding and body size, in order. */
+  readonly encodings: Array<'json' | 'protobuf'> = [];
+  readonly bodyBytes: number[] = [];
   /** The headers of every request, in order. */
   readonly headers: IncomingHttpHeaders[] = [];
   private server: Server | null = null;
@@ -76,10 +82,16 @@ export class OtlpReceiver {
             this.requests.push(0);
             return;
           }
+          // Both OTLP/HTTP encodings; the answer is in the request's (an empty response message).
+          const body = Buffer.concat(chunks);
+          const protobuf = req.headers['content-type'] === 'application/x-protobuf';
+          this.encodings.push(protobuf ? 'protobuf' : 'json');
+          this.bodyBytes.push(body.length);
+          const answer = protobuf ? { type: 'application/x-protobuf', body: '' } : { type: 'application/json', body: '{}' };
           if (req.url === '/v1/metrics' && req.method === 'POST') {
             try {
-              this.decodeMetrics(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-              res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+              this.decodeMetrics(protobuf ? decodeMetricsRequest(body) : JSON.parse(body.toString('utf8')));
+              res.writeHead(200, { 'content-type': answer.type }).end(answer.body);
             } catch (e) {
               res.writeHead(400).end(String(e));
             }
@@ -92,13 +104,13 @@ export class OtlpReceiver {
           if (this.failNext > 0) {
             this.failNext--;
             this.requests.push(this.failStatus);
-            res.writeHead(this.failStatus, { 'content-type': 'application/json' }).end('{}');
+            res.writeHead(this.failStatus, { 'content-type': answer.type }).end(answer.body);
             return;
           }
           try {
-            this.decode(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            this.decode(protobuf ? decodeTracesRequest(body) : JSON.parse(body.toString('utf8')));
             this.requests.push(200);
-            res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+            res.writeHead(200, { 'content-type': answer.type }).end(answer.body);
           } catch (e) {
             this.requests.push(400);
             res.writeHead(400).end(String(e));
@@ -130,10 +142,11 @@ export class OtlpReceiver {
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
           this.spans.push({
-            traceId: ns(s.traceId), spanId: ns(s.spanId), parentSpanId: ns(s.parentSpanId), name: ns(s.name), kind: Number(s.kind),
+            traceId: ns(s.traceId), spanId: ns(s.spanId), parentSpanId: ns(s.parentSpanId), name: ns(s.name), kind: Number(s.kind ?? 0),
             startNs: ns(s.startTimeUnixNano), endNs: ns(s.endTimeUnixNano),
             attributes: attrs(s.attributes as Array<{ key: string; value: AnyValue }>),
-            status: (s.status ?? { code: 0 }) as { code: number; message?: string },
+            // Defaults as protobuf leaves them out: code 0, no message.
+            status: status(s.status as { code?: number; message?: string } | undefined),
             events: ((s.events ?? []) as Array<{ name: string; timeUnixNano: unknown; attributes?: Array<{ key: string; value: AnyValue }> }>).map((e) => ({ name: e.name, timeNs: ns(e.timeUnixNano), attributes: attrs(e.attributes) })),
             links: ((s.links ?? []) as Array<{ traceId: string; spanId: string; attributes?: Array<{ key: string; value: AnyValue }> }>).map((l) => ({ traceId: l.traceId, spanId: l.spanId, attributes: attrs(l.attributes) })),
             resource, scope: ss.scope?.name ?? '',

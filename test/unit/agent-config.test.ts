@@ -48,6 +48,28 @@ test('OTEL_SDK_DISABLED=true (any case) or --disabled turns export off', () => {
   assert.equal(resolveConfig({ disabled: true }, {}).disabled, true);
 });
 
+test('the encoding: http/json by default; OTEL_EXPORTER_OTLP_PROTOCOL and the per-signal variables, flags over env', () => {
+  const pair = (flags: Record<string, string>, env: Record<string, string>): [string, string] => {
+    const c = resolveConfig(flags, env);
+    return [c.tracesProtocol, c.metricsProtocol];
+  };
+  assert.deepEqual(pair({}, {}), ['http/json', 'http/json']);
+  assert.deepEqual(pair({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }), ['http/protobuf', 'http/protobuf']);
+  assert.deepEqual(pair({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/Protobuf ' }), ['http/protobuf', 'http/protobuf'], 'case and spaces do not matter');
+  assert.deepEqual(pair({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json' }), ['http/protobuf', 'http/json']);
+  assert.deepEqual(pair({}, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), ['http/protobuf', 'http/json']);
+  // A flag --protocol beats the signals' environment variables; a signal's flag beats --protocol.
+  assert.deepEqual(pair({ protocol: 'http/json' }, { OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), ['http/json', 'http/json']);
+  assert.deepEqual(pair({ protocol: 'http/json', 'metrics-protocol': 'http/protobuf' }, {}), ['http/json', 'http/protobuf']);
+});
+
+test('grpc and unknown encodings are refused at start, naming where the value came from', () => {
+  assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
+    /^Error: --protocol \(OTEL_EXPORTER_OTLP_PROTOCOL\): grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json, and the collector's OTLP\/HTTP endpoint \(port 4318, not 4317\)$/);
+  assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' }), /^Error: --metrics-protocol \(OTEL_EXPORTER_OTLP_METRICS_PROTOCOL\): grpc is not supported/);
+  assert.throws(() => resolveConfig({ 'traces-protocol': 'http/thrift' }, {}), /^Error: --traces-protocol \(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL\): "http\/json" or "http\/protobuf", got "http\/thrift"$/);
+});
+
 test('bad values are refused with a message naming them', () => {
   assert.throws(() => resolveConfig({ endpoint: 'not a url' }, {}), /not a URL/);
   assert.throws(() => resolveConfig({ batch: '0' }, {}), /--batch: must be a positive integer/);

@@ -1,8 +1,9 @@
 /**
  * Agent throughput and memory: a journal of N invocations (bench/synthetic-journal.ts) is
  * exported by `cni-trace agent --once` to an OTLP/HTTP receiver on loopback (a separate
- * process, so the agent has its core). Reports invocations/s and the agent's peak RSS
- * (VmHWM, sampled from /proc) for two backlog sizes, to show memory stays flat.
+ * process, so the agent has its core). Reports invocations/s, bytes sent per invocation and
+ * the agent's peak RSS (VmHWM, sampled from /proc) per backlog size and OTLP encoding, to
+ * show memory stays flat and what protobuf saves.
  */
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,39 +15,41 @@ import { benchEnv, table } from './stats.ts';
 import { writeJournal } from './synthetic-journal.ts';
 import { sampleProc } from './proc.ts';
 
-async function receiverProcess(): Promise<{ endpoint: string; count: () => Promise<number>; stop: () => void }> {
+async function receiverProcess(): Promise<{ endpoint: string; count: () => Promise<{ spans: number; bytes: number }>; stop: () => void }> {
   const child = fork(new URL(import.meta.url).pathname, ['--receiver'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    count: () => new Promise((resolve) => { child.once('message', (m) => resolve(m as number)); child.send('count'); }),
+    count: () => new Promise((resolve) => { child.once('message', (m) => resolve(m as { spans: number; bytes: number })); child.send('count'); }),
     stop: () => child.kill(),
   };
 }
 
-export async function benchAgent(sizes: readonly number[]): Promise<string> {
+export async function benchAgent(sizes: readonly number[], protocols: readonly string[] = ['http/json', 'http/protobuf']): Promise<string> {
   const rows: string[][] = [];
   for (const n of sizes) {
-    const dir = mkdtempSync(join(tmpdir(), 'cnitrace-bench-agent-'));
-    const receiver = await receiverProcess();
-    try {
-      writeJournal(join(dir, 'journal'), n);
-      const t0 = process.hrtime.bigint();
-      const agent = spawn(process.execPath, [CLI, 'agent', '--once', '--journal', join(dir, 'journal'), '--state-dir', join(dir, 'state'), '--batch', '512', '--endpoint', receiver.endpoint], { env: benchEnv(), stdio: 'ignore' });
-      let peak = 0;
-      const sampler = setInterval(() => { peak = Math.max(peak, sampleProc(agent.pid!).peakRssMb); }, 50);
-      const code = await new Promise<number | null>((resolve) => agent.on('exit', resolve));
-      clearInterval(sampler);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const spans = await receiver.count();
-      if (code !== 0 || spans !== n * 3) throw new Error(`agent exited ${code}, receiver got ${spans} of ${n * 3} spans`);
-      rows.push([String(n), seconds.toFixed(1), Math.round(n / seconds).toString(), peak.toFixed(0)]);
-    } finally {
-      receiver.stop();
-      rmSync(dir, { recursive: true, force: true });
+    for (const protocol of protocols) {
+      const dir = mkdtempSync(join(tmpdir(), 'cnitrace-bench-agent-'));
+      const receiver = await receiverProcess();
+      try {
+        writeJournal(join(dir, 'journal'), n);
+        const t0 = process.hrtime.bigint();
+        const agent = spawn(process.execPath, [CLI, 'agent', '--once', '--journal', join(dir, 'journal'), '--state-dir', join(dir, 'state'), '--batch', '512', '--endpoint', receiver.endpoint, '--protocol', protocol], { env: benchEnv(), stdio: 'ignore' });
+        let peak = 0;
+        const sampler = setInterval(() => { peak = Math.max(peak, sampleProc(agent.pid!).peakRssMb); }, 50);
+        const code = await new Promise<number | null>((resolve) => agent.on('exit', resolve));
+        clearInterval(sampler);
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const got = await receiver.count();
+        if (code !== 0 || got.spans !== n * 3) throw new Error(`agent exited ${code}, receiver got ${got.spans} of ${n * 3} spans`);
+        rows.push([String(n), protocol, seconds.toFixed(1), Math.round(n / seconds).toString(), Math.round(got.bytes / n).toString(), peak.toFixed(0)]);
+      } finally {
+        receiver.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   }
-  return table(['backlog (invocations)', 'seconds', 'invocations/s', 'agent peak RSS MB'], rows);
+  return table(['backlog (invocations)', 'encoding', 'seconds', 'invocations/s', 'bytes/invocation (traces + metrics)', 'agent peak RSS MB'], rows);
 }
 
 if (process.argv[2] === '--receiver') {
@@ -58,7 +61,7 @@ if (process.argv[2] === '--receiver') {
   };
   await r.start();
   process.send?.(r.port);
-  process.on('message', () => process.send?.(count));
+  process.on('message', () => process.send?.({ spans: count, bytes: r.bodyBytes.reduce((a, b) => a + b, 0) }));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(await benchAgent([10_000, 100_000]));
 }

@@ -167,7 +167,9 @@ function protocol(flags: Flags, env: NodeJS.ProcessEnv, own: Setting): OtlpProto
   const general = pick(flags, env, SETTINGS.protocol);
   const mine = typeof flags[own.flag] === 'string' || typeof flags.protocol !== 'string' ? pick(flags, env, own) : '';
   const value = (mine || general).trim().toLowerCase();
-  const where = mine ? `--${own.flag} (${own.env})` : `--protocol (${SETTINGS.protocol.env})`;
+  // Name what the value came from: the flag, else the variable.
+  const setting = mine ? own : SETTINGS.protocol;
+  const where = typeof flags[setting.flag] === 'string' ? `--${setting.flag}` : setting.env!;
   if (value === 'http/json' || value === 'http/protobuf') return value;
   if (value === 'grpc') {
     throw new Error(`${where}: grpc is not supported; the agent speaks OTLP/HTTP. Use http/protobuf or http/json, and the collector's OTLP/HTTP endpoint (port 4318, not 4317)`);

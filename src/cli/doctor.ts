@@ -145,6 +145,6 @@ export function renderChecks(checks: readonly Check[], colour: boolean): string 
   const lines = checks.flatMap((c) => [`${mark[c.status]} ${c.name.padEnd(18)} ${c.detail}`, ...(c.fix ? [`     ${''.padEnd(18)} fix: ${c.fix}`] : [])]);
   const failed = checks.filter((c) => c.status === 'fail').length;
   const warned = checks.filter((c) => c.status === 'warn').length;
-  lines.push('', failed === 0 && warned === 0 ? 'all good' : `${failed} failed, ${warned} warnings`);
+  lines.push('', failed === 0 && warned === 0 ? 'all good' : `${failed} failed, ${warned} ${warned === 1 ? 'warning' : 'warnings'}`);
   return lines.join('\n');
 }

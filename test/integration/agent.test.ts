@@ -212,6 +212,6 @@ test('over http/protobuf the same journal arrives as the same spans and metrics 
 test('grpc is refused at start, saying what to use instead', async () => {
   const run = await agentOnce(['--journal', journal, '--state-dir', join(sb.dir, 'state-grpc')], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
   assert.notEqual(run.exitCode, 0);
-  assert.match(run.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL\): grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json/);
+  assert.match(run.stderr, /: OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json/);
   assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
 });

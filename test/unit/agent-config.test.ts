@@ -65,9 +65,10 @@ test('the encoding: http/json by default; OTEL_EXPORTER_OTLP_PROTOCOL and the pe
 
 test('grpc and unknown encodings are refused at start, naming where the value came from', () => {
   assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }),
-    /^Error: --protocol \(OTEL_EXPORTER_OTLP_PROTOCOL\): grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json, and the collector's OTLP\/HTTP endpoint \(port 4318, not 4317\)$/);
-  assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' }), /^Error: --metrics-protocol \(OTEL_EXPORTER_OTLP_METRICS_PROTOCOL\): grpc is not supported/);
-  assert.throws(() => resolveConfig({ 'traces-protocol': 'http/thrift' }, {}), /^Error: --traces-protocol \(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL\): "http\/json" or "http\/protobuf", got "http\/thrift"$/);
+    /^Error: OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported; the agent speaks OTLP\/HTTP\. Use http\/protobuf or http\/json, and the collector's OTLP\/HTTP endpoint \(port 4318, not 4317\)$/);
+  assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' }), /^Error: OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: grpc is not supported/);
+  assert.throws(() => resolveConfig({ protocol: 'grpc' }, {}), /^Error: --protocol: grpc is not supported/);
+  assert.throws(() => resolveConfig({ 'traces-protocol': 'http/thrift' }, {}), /^Error: --traces-protocol: "http\/json" or "http\/protobuf", got "http\/thrift"$/);
 });
 
 test('bad values are refused with a message naming them', () => {

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { execa } from 'execa';
 import { ROOT } from '../support/fixtures.ts';
 import { hostDelta, hostState } from '../support/observe.ts';
+import { OtlpReceiver } from '../support/otlp-receiver.ts';
 
 const netnses = (): string[] => { try { return readdirSync('/run/netns').sort(); } catch { return []; } };
 const demoDirs = (): string[] => readdirSync('/tmp').filter((d) => d.startsWith('cnitrace-demo-'));
@@ -46,4 +47,26 @@ test('Ctrl-C half-way through the demo stops it and cleans up all the same', { t
   assert.match(r.stdout, /Stopped; cleaned up\./);
   const after = hostDelta(before, await hostState());
   assert.deepEqual([after.links, after.iptables, netnses(), demoDirs()], [[], [], nsBefore, dirsBefore]);
+});
+
+test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the demo\'s pods arrive at the collector as traces, nested IPAM calls and the failure included, and metrics', { timeout: 180_000 }, async () => {
+  const receiver = new OtlpReceiver();
+  await receiver.start();
+  try {
+    const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '7', '--no-tui'], { reject: false, timeout: 150_000, env: { NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint } });
+    assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
+    assert.match(r.stdout, new RegExp(`Exporting traces and metrics to ${receiver.endpoint.replaceAll('.', '\\.')}`));
+    const roots = receiver.spans.filter((s) => s.parentSpanId === '' || s.name.startsWith('CNI '));
+    const pods = (cmd: string): string[] => roots.filter((s) => s.name === `CNI ${cmd}`).map((s) => String(s.attributes['k8s.pod.name'])).sort();
+    const all = Array.from({ length: 7 }, (_, i) => `web-${i}`);
+    assert.deepEqual([pods('ADD'), pods('DEL')], [all, all], 'every pod\'s ADD and DEL, the last ones too');
+    assert.ok(receiver.spans.some((s) => s.name === 'host-local ADD' && receiver.spans.find((p) => p.spanId === s.parentSpanId)?.name === 'bridge ADD'), 'host-local under bridge');
+    const failed = roots.find((s) => s.name === 'CNI ADD' && s.attributes['k8s.pod.name'] === 'web-6');
+    assert.equal(failed?.status.code, 2);
+    assert.match(String(failed?.status.message), /no IP addresses available/);
+    assert.ok(receiver.metrics.some((m) => m.name === 'cni.plugin.duration'), 'metrics pushed');
+    assert.ok([...receiver.counts().values()].every((n) => n === 1), 'each span once');
+  } finally {
+    await receiver.stop();
+  }
 });

@@ -17,14 +17,17 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { copyStripped } from './build-sea.ts';
 
-export const CONTAINERFILE = resolve('collector-config/Containerfile');
+/** The checkout this script is in. */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CONTAINERFILE = join(ROOT, 'collector-config/Containerfile');
 const APP = 'opt/cni-trace';
 
 /** Stages the image's context in `dir` (emptied first); returns `dir`. */
-export function stageContext(dir: string, root = process.cwd()): string {
+export function stageContext(dir: string, root = ROOT): string {
   const dist = join(root, 'dist');
   for (const f of ['cli.js', 'cni-trace']) {
     if (!existsSync(join(dist, f))) throw new Error(`dist/${f} is missing: run "npm run build" first`);
@@ -77,7 +80,7 @@ export function buildArgs(context: string, opts: ImageOptions = {}): { tag: stri
 if (import.meta.main) {
   const { values } = parseArgs({ options: {
     tag: { type: 'string' }, base: { type: 'string' }, builder: { type: 'string' },
-    context: { type: 'string', default: '.cache/image' }, 'context-only': { type: 'boolean' },
+    context: { type: 'string', default: join(ROOT, '.cache/image') }, 'context-only': { type: 'boolean' },
   } });
   const context = stageContext(resolve(values.context));
   console.log(`staged ${context}`);

@@ -198,10 +198,10 @@ export function agentHelp(): string {
   return `Usage: cni-trace agent [flags]
 
 Follows the journal and exports every invocation as an OpenTelemetry trace over OTLP/HTTP
-(JSON or protobuf): a root span "CNI <COMMAND>" and a span per plugin, with the journal's ids and times.
-The checkpoint in the state dir advances only after the collector accepted a batch, so a
-restarted agent resumes where it stopped. Flags override environment variables, which
-override defaults.
+(JSON or protobuf): a root span "CNI <COMMAND>" and a span per plugin, with the journal's
+ids and times. The checkpoint in the state dir advances only after the collector accepted a
+batch, so a restarted agent resumes where it stopped. Flags override environment variables,
+which override defaults.
 
 ${rows.join('\n')}
   --once                 export everything pending, then exit (non-zero if the collector never accepted)

@@ -14,9 +14,17 @@ import { benchPodman } from './podman.ts';
 import { table } from './stats.ts';
 import { benchTui } from './tui.ts';
 import { benchPhases } from './wrapper-phases.ts';
+import { scriptArgs, usageError, wholeNumber } from '../scripts/script-args.ts';
 
-const n = Number(process.argv[2] ?? 30);
-const quick = process.argv.includes('--quick');
+const USAGE = `
+Usage: npm run bench -- [N] [--quick]   (as root)
+
+Runs every benchmark in bench/, N runs per cell (default 30), and prints one table each and a
+summary against the targets. --quick leaves out the agent and TUI benchmarks.`;
+const { values, positionals } = scriptArgs('bench', USAGE, { quick: { type: 'boolean' } }, true);
+if (positionals.length > 1) usageError('bench', USAGE, `one N, got ${positionals.join(' ')}`);
+const n = wholeNumber('bench', USAGE, 'N', positionals[0] ?? '30');
+const quick = values.quick === true;
 const section = (title: string, text: string): void => console.log(`\n## ${title}\n\n${text}`);
 
 console.log(`# cni-trace benchmarks (N=${n}, ${new Date().toISOString()})`);

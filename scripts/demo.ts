@@ -5,7 +5,7 @@
  * one that fails because its IP range is used up — shown live in the TUI (on a terminal) or as
  * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
  * on Ctrl-C.
- *   npm run demo [-- --pods N] [-- --no-tui] [-- --keep-journal DIR]
+ *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
  * collector-config/compose.yaml up), an agent exports the traces and metrics live.
  * Needs root and the packages scripts/setup.sh installs.
@@ -13,7 +13,6 @@
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { execa, type ResultPromise } from 'execa';
 import { wrapConflist } from '../src/cli/conflist.ts';
 import { formatMs } from '../src/view/waterfall.ts';
@@ -26,8 +25,17 @@ import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
+import { scriptArgs, wholeNumber } from './script-args.ts';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } } });
+const USAGE = `
+Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]   (as root)
+
+Pods (N ≥ 7, default 12) set up and torn down through a traced bridge+host-local, portmap,
+bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a terminal) or as
+tail lines (--no-tui, or in a pipe). --keep-journal copies the journal to DIR before clean-up.
+With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.`;
+const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } });
+const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
 if (process.getuid?.() !== 0) {
   console.error('demo: run as root (it creates network namespaces, links and iptables rules, and removes them after)');
   process.exit(1);
@@ -105,7 +113,7 @@ try {
     writeFileSync(file, JSON.stringify(wrapConflist(list, { journalDir: journal })));
     return file;
   });
-  const pods = Math.max(7, Number(values.pods));
+  const pods = podCount;
   console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
   console.log('driven by libcni in sandbox namespaces; web-3 is on a network with a slow plugin, web-6 finds no free address.\n');
 

@@ -12,14 +12,14 @@
  * code the tests ran. The base only has to supply the C and C++ runtime (glibc ≥ 2.28,
  * libstdc++, libgcc_s); the default is distroless/cc (docs/decisions.md, 20).
  *
- *   npm run image -- [--tag cni-trace:0.1.0] [--base IMAGE] [--context-only] [--builder podman]
+ *   npm run image -- [--tag cni-trace:0.1.0] [--base IMAGE] [--builder podman] [--context DIR] [--context-only]
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { copyStripped } from './build-sea.ts';
+import { scriptArgs } from './script-args.ts';
 
 /** The checkout this script is in. */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,10 +78,16 @@ export function buildArgs(context: string, opts: ImageOptions = {}): { tag: stri
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: {
+  const { values } = scriptArgs('image', `
+Usage: npm run image -- [--tag NAME] [--base IMAGE] [--builder podman|buildah|docker]
+                        [--context DIR] [--context-only]
+
+Stages the image's context from this checkout's build (run "npm run build" first) in DIR
+(default .cache/image) and builds collector-config/Containerfile: tag cni-trace:<version>,
+base gcr.io/distroless/cc-debian12, builder podman. --context-only stops after staging.`, {
     tag: { type: 'string' }, base: { type: 'string' }, builder: { type: 'string' },
     context: { type: 'string', default: join(ROOT, '.cache/image') }, 'context-only': { type: 'boolean' },
-  } });
+  });
   const context = stageContext(resolve(values.context));
   console.log(`staged ${context}`);
   if (!values['context-only']) {

@@ -9,7 +9,7 @@ import { escapeControl } from '../../src/cli/tail.ts';
 import type { Invocation } from '../../src/journal/invocations.ts';
 import { elapsedMs } from '../../src/view/filter.ts';
 import { formatMs } from '../../src/view/waterfall.ts';
-import { DetailTabs, tabLines } from './DetailTabs.ts';
+import { DetailTabs, tabLines, type DetailTabsProps } from './DetailTabs.ts';
 import { statusCell } from './InvocationRow.ts';
 import { Waterfall, waterfallHeight } from './Waterfall.ts';
 
@@ -36,19 +36,8 @@ function traceLink(template: string, traceId: string): string {
   return template.replaceAll('{traceId}', traceId);
 }
 
-export interface DetailViewProps {
-  /** The invocation shown. */
-  readonly inv: Invocation;
-  /** Selected tab: a step's index, or `steps.length` for the invocation. */
-  readonly tab: number;
-  /** First line of the tab's text shown. */
-  readonly scroll: number;
-  /** Lines for the whole view. */
-  readonly height: number;
-  /** Terminal width. */
-  readonly columns: number;
-  /** The clock (epoch ms): live durations and the axis of a running invocation. */
-  readonly nowMs: number;
+/** The tabs' props, `height` being the whole view's here (summary and waterfall included). */
+export interface DetailViewProps extends DetailTabsProps {
   /** Clock ticks so far: the spinner's frame. */
   readonly ticks: number;
   /** The slow threshold (ms), for the status. */

@@ -5,6 +5,7 @@
  * secrets: they are never printed, only their names.
  */
 import { hostname } from 'node:os';
+import { DEFAULTS } from '../config/wrapper-entry.ts';
 import { parseDuration } from '../view/duration.ts';
 
 /** The OTLP/HTTP encodings the agent speaks (OTEL_EXPORTER_OTLP_PROTOCOL's values but grpc). */
@@ -52,7 +53,7 @@ interface Setting {
 
 /** The table. Flags override env, env overrides defaults. */
 export const SETTINGS = {
-  journal: { flag: 'journal', env: 'CNI_TRACE_JOURNAL', default: '/var/log/cni-trace', help: 'journal directory to follow' },
+  journal: { flag: 'journal', env: 'CNI_TRACE_JOURNAL', default: DEFAULTS.journalDir, help: 'journal directory to follow' },
   stateDir: { flag: 'state-dir', env: 'CNI_TRACE_STATE_DIR', default: '/var/lib/cni-trace', help: 'where the checkpoint and status live' },
   endpoint: { flag: 'endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: 'http://localhost:4318', help: 'OTLP/HTTP base URL; /v1/traces is appended' },
   tracesEndpoint: { flag: 'traces-endpoint', env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', help: 'full OTLP/HTTP traces URL (wins over --endpoint)' },
@@ -92,7 +93,7 @@ export function parseKeyValues(text: string, what: string): Record<string, strin
   return out;
 }
 
-type Flags = Partial<Record<string, string | boolean | Array<string | boolean>>>;
+export type Flags = Partial<Record<string, string | boolean | Array<string | boolean>>>;
 
 function pick(flags: Flags, env: NodeJS.ProcessEnv, s: Setting): string {
   const flag = flags[s.flag];
@@ -116,14 +117,20 @@ function positiveInt(text: string, what: string): number {
   return n;
 }
 
-/** Resolves the configuration; throws an Error naming the bad flag or variable. */
-export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+/** The OTLP traces URL from the endpoint flags and OTEL_* variables (the agent's and doctor's one rule). */
+export function tracesEndpoint(flags: Flags, env: NodeJS.ProcessEnv = process.env): string {
   const traces = pick(flags, env, SETTINGS.tracesEndpoint);
   const base = pick(flags, env, SETTINGS.endpoint);
   // A flag --endpoint beats an env traces endpoint: flags override env.
-  const tracesUrl = typeof flags.endpoint === 'string' && typeof flags['traces-endpoint'] !== 'string'
+  return typeof flags.endpoint === 'string' && typeof flags['traces-endpoint'] !== 'string'
     ? `${base.replace(/\/+$/, '')}/v1/traces`
     : traces || `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
+/** Resolves the configuration; throws an Error naming the bad flag or variable. */
+export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const base = pick(flags, env, SETTINGS.endpoint);
+  const tracesUrl = tracesEndpoint(flags, env);
   try {
     new URL(tracesUrl);
   } catch {

@@ -4,19 +4,21 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/agent.ts';
-import { agentHelp, resolveConfig, SETTINGS } from '../agent/config.ts';
+import { agentHelp, resolveConfig, SETTINGS, type Flags } from '../agent/config.ts';
 import { runAgent } from '../agent/run.ts';
+import type { CliCommand } from './command.ts';
 
-export async function agentCommand(args: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { once: { type: 'boolean' }, status: { type: 'boolean' }, help: { type: 'boolean' } };
-  for (const s of Object.values(SETTINGS)) options[s.flag] = s.flag === 'disabled' ? { type: 'boolean' } : { type: 'string', ...('repeat' in s ? { multiple: true } : {}) };
-  const { values } = parseArgs({ args, options, strict: true });
-  if (values.help) {
-    console.log(agentHelp());
-    return 0;
-  }
+const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { once: { type: 'boolean' }, status: { type: 'boolean' } };
+for (const s of Object.values(SETTINGS)) options[s.flag] = s.flag === 'disabled' ? { type: 'boolean' } : { type: 'string', ...('repeat' in s ? { multiple: true } : {}) };
+
+export const agent: CliCommand = {
+  get help() { return agentHelp(); },
+  options,
+  run: (values) => agentCommand(values),
+};
+
+async function agentCommand(values: Flags): Promise<number> {
   const cfg = resolveConfig(values);
   const log = (line: string): void => { process.stderr.write(`cni-trace agent: ${line}\n`); };
   if (values.status) {

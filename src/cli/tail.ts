@@ -5,9 +5,9 @@
  * then prints each new invocation as it ends (or as abandoned when its wrapper died).
  */
 import { followJournal, readJournal } from '../journal/reader.ts';
-import { InvocationIndex, rfc3339, type Invocation } from '../journal/invocations.ts';
+import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
-import { formatMs } from '../view/waterfall.ts';
+import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
 /** The stable JSON shape of `tail --json` (README, "tail"). */
 export function invocationJson(inv: Invocation): Record<string, unknown> {
@@ -44,17 +44,6 @@ export function invocationJson(inv: Invocation): Record<string, unknown> {
   };
 }
 
-const COLOURS = { ok: '\x1b[32m', error: '\x1b[31m', 'in-flight': '\x1b[36m', abandoned: '\x1b[33m', skipped: '\x1b[2m' } as const;
-
-/** `text` in the colour of a status (green ok, red error, …) when `colour`, else as it is. */
-export function paintStatus(text: string, status: keyof typeof COLOURS, colour: boolean): string {
-  return colour ? `${COLOURS[status]}${text}\x1b[0m` : text;
-}
-
-/** Escapes control characters so journal text never drives the terminal. */
-export function escapeControl(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 /** One human line: time, command, status, duration, pod, container, ifname, network, steps. */
 export function invocationLine(inv: Invocation, colour: boolean): string {
@@ -79,11 +68,6 @@ export interface TailOptions {
   readonly last?: number;
 }
 
-/** "ns/name" or "name", as `--pod` takes it. */
-export function podSelector(value: string): Pick<InvocationFilter, 'pod' | 'namespace'> {
-  const slash = value.indexOf('/');
-  return slash < 0 ? { pod: value } : { namespace: value.slice(0, slash), pod: value.slice(slash + 1) };
-}
 
 /** How long a begun call whose wrapper is gone waits for its end record before it is printed as abandoned. */
 const ABANDON_AFTER_MS = 1000;

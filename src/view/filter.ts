@@ -48,3 +48,9 @@ export function matches(inv: Invocation, f: InvocationFilter, nowMs = Date.now()
   }
   return true;
 }
+
+/** "ns/name" or "name", as `--pod` takes it. */
+export function podSelector(value: string): Pick<InvocationFilter, 'pod' | 'namespace'> {
+  const slash = value.indexOf('/');
+  return slash < 0 ? { pod: value } : { namespace: value.slice(0, slash), pod: value.slice(slash + 1) };
+}

@@ -1,0 +1,50 @@
+/** `cni-trace wrap` and `unwrap`: a conflist into the cni-trace form and back. */
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../fs/atomic-write.ts';
+import { fail, type CliCommand } from './command.ts';
+import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
+
+const OPTIONS = { out: { type: 'string' }, 'in-place': { type: 'boolean' }, 'journal-dir': { type: 'string' } } as const;
+
+export const wrap: CliCommand = {
+  help: `Usage: cni-trace wrap FILE [--out FILE2 | --in-place] [--journal-dir DIR]
+
+Writes FILE's conflist with one cni-trace entry holding its plugins as delegates; the
+entry's capabilities are the union of theirs. Wrapping a wrapped file changes nothing.
+Output goes to stdout, to FILE2 (--out) or back to FILE (--in-place); files are
+replaced atomically (temp file + rename), as runtimes watch /etc/cni/net.d.`,
+  options: OPTIONS, positionals: true,
+  run: (values, positionals) => rewrite('wrap', values, positionals),
+};
+
+export const unwrap: CliCommand = {
+  help: `Usage: cni-trace unwrap FILE [--out FILE2 | --in-place]
+
+Writes the original conflist back: the delegates become the plugins again.
+unwrap(wrap(x)) equals x.`,
+  options: OPTIONS, positionals: true,
+  run: (values, positionals) => rewrite('unwrap', values, positionals),
+};
+
+function rewrite(name: 'wrap' | 'unwrap', values: Record<string, unknown>, positionals: string[]): void {
+  const file = positionals[0];
+  if (!file || positionals.length > 1) fail(`${name}: exactly one FILE is required (see --help)`);
+  if (values.out && values['in-place']) fail(`${name}: --out and --in-place exclude each other`);
+  if (values['journal-dir'] && name === 'unwrap') fail('unwrap: --journal-dir applies to wrap only');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    fail(`${name}: cannot read ${file}: ${(e as Error).message}`);
+  }
+  const conflist = parseConflist(text, file);
+  const journalDir = values['journal-dir'] as string | undefined;
+  if (name === 'wrap' && isWrapped(conflist) && journalDir) {
+    process.stderr.write(`cni-trace: ${file} is already wrapped; left as it is\n`);
+  }
+  const out = name === 'wrap' ? wrapConflist(conflist, journalDir ? { journalDir } : {}) : unwrapConflist(conflist);
+  const json = JSON.stringify(out, null, 2) + '\n';
+  const target = values['in-place'] ? file : values.out as string | undefined;
+  if (target) writeFileAtomic(target, json);
+  else process.stdout.write(json);
+}

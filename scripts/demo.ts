@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { wrapConflist } from '../src/cli/conflist.ts';
-import { formatMs } from '../src/view/waterfall.ts';
 import { invocationLine } from '../src/cli/tail.ts';
 import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
@@ -26,6 +25,7 @@ import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fi
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
 import { scriptArgs, wholeNumber } from './script-args.ts';
+import { formatMs } from '../src/view/text.ts';
 
 const USAGE = `
 Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]   (as root)

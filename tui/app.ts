@@ -6,7 +6,6 @@
  */
 import { Box, useApp, useInput, useStdout, type Key } from 'ink';
 import React, { useEffect, useMemo, useReducer } from 'react';
-import { escapeControl } from '../src/cli/tail.ts';
 import { windowSummary } from '../src/view/stats.ts';
 import { DetailView, detailScrollMax } from './components/DetailView.ts';
 import { Footer, type FooterMode } from './components/Footer.ts';
@@ -17,6 +16,7 @@ import { StatusLine } from './components/StatusLine.ts';
 import { allInvocations, cursorIndex, detailInvocation, initialState, reduce, summaryWindowMs, visibleRows, type Action, type State, type TuiConfig } from './state.ts';
 import { useClock } from './use-clock.ts';
 import { useJournal, type Feed } from './use-journal.ts';
+import { escapeControl } from '../src/view/text.ts';
 
 const h = React.createElement;
 

@@ -21,6 +21,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from 
 import type { Invocation } from '../journal/invocations.ts';
 import type { AgentConfig } from './config.ts';
 import { tlsOptions } from './exporter.ts';
+import { PRODUCT, VERSION } from '../product.ts';
 
 /** Seconds: from a fast IPAM call to a plugin stuck for a minute. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -54,7 +55,7 @@ export function agentMetrics(cfg: AgentConfig, resource: Resource, inFlight: () 
   }
   if (readers.length === 0) return null;
   const provider = new MeterProvider({ resource, readers });
-  const meter = provider.getMeter('cni-trace', '0.1.0');
+  const meter = provider.getMeter(PRODUCT, VERSION);
   const pluginDuration = meter.createHistogram('cni.plugin.duration', { unit: 's', description: 'How long each plugin call took (delegates and nested calls)', advice: { explicitBucketBoundaries: BUCKETS } });
   const invocationDuration = meter.createHistogram('cni.invocation.duration', { unit: 's', description: 'How long each CNI call through cni-trace took', advice: { explicitBucketBoundaries: BUCKETS } });
   const pluginErrors = meter.createCounter('cni.plugin.errors', { description: 'Plugin calls that failed' });

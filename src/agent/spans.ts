@@ -10,8 +10,9 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { CniError } from '../cni/errors.ts';
 import type { Invocation, Step } from '../journal/invocations.ts';
+import { PRODUCT, VERSION } from '../product.ts';
 
-export const SCOPE = { name: 'cni-trace', version: '0.1.0' } as const;
+export const SCOPE = { name: PRODUCT, version: VERSION } as const;
 
 /** Bounds on what a span carries from a step's stderr. */
 export const MAX_STDERR_EVENTS = 20;

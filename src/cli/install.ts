@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { copyFileAtomic } from './atomic-write.ts';
+import { copyFileAtomic } from '../fs/atomic-write.ts';
 
 /** Where the built executable is: in dist/, beside the CLI (or one up, from a code-split chunk). */
 export function pluginExecutablePath(): string {

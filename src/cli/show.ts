@@ -3,10 +3,10 @@
  * journal holds about it — identity, outcome, each step's bar on a shared time axis, then per
  * step its config (stdin), result or error, stderr, and the call's CNI_* env.
  */
-import { InvocationIndex, rfc3339, type Invocation, type Step } from '../journal/invocations.ts';
+import { InvocationIndex, type Invocation, type Step } from '../journal/invocations.ts';
 import { readJournal } from '../journal/reader.ts';
-import { formatMs, waterfall } from '../view/waterfall.ts';
-import { escapeControl, paintStatus } from './tail.ts';
+import { waterfall } from '../view/waterfall.ts';
+import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
 export type ShowSelector = { id: string } | { namespace?: string; pod: string };
 

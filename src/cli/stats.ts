@@ -2,12 +2,11 @@
  * `cni-trace stats [--since DURATION] [--json]`: per plugin and command — count, errors,
  * p50, p95, p99, max — and the slowest invocations, as a table or as JSON.
  */
-import { InvocationIndex, rfc3339, type Invocation } from '../journal/invocations.ts';
+import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
 import { readJournal } from '../journal/reader.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
 import { latencyTable, slowest, type LatencyRow } from '../view/stats.ts';
-import { formatMs } from '../view/waterfall.ts';
-import { escapeControl } from './tail.ts';
+import { escapeControl, formatMs, rfc3339 } from '../view/text.ts';
 
 export interface StatsReport {
   readonly since: string | null;

@@ -1,7 +1,7 @@
 /**
  * Deriving a delegate's stdin from the wrapper entry, as libcni derives a list member's
  * (libcni/api.go buildOneConfig + injectRuntimeConfig), with the spec's rule that the
- * `capabilities` key is not passed on (DESIGN.md, "CNI rules").
+ * `capabilities` key is not passed on (docs/architecture.md, "Where each CNI rule lives").
  */
 import type { Delegate, Json, JsonObject } from './wrapper-entry.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The wrapper entry: the `cni-trace` plugin object a runtime sends on stdin (DESIGN.md,
+ * The wrapper entry: the `cni-trace` plugin object a runtime sends on stdin (README,
  * "The wrapper entry"). Validated by hand rather than with zod: this runs on every CNI call
  * and zod's load time is a measurable share of the wrapper's budget (docs/decisions.md).
  * Every error names the offending field and carries code 7 (invalid network config).

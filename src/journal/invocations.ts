@@ -222,10 +222,3 @@ function compareNs(a: string | null, b: string | null): number {
   return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
 
-/** RFC 3339 UTC with nanoseconds: 2026-11-28T07:42:14.423916188Z. */
-export function rfc3339(ns: string): string {
-  const big = BigInt(ns);
-  const secs = big / 1_000_000_000n;
-  const frac = (big % 1_000_000_000n).toString().padStart(9, '0');
-  return new Date(Number(secs) * 1000).toISOString().replace(/\.\d{3}Z$/, `.${frac}Z`);
-}

@@ -12,11 +12,10 @@ import { DEFAULTS, parseWrapperEntry, type JsonObject, type WrapperEntry } from 
 import type { PluginExec } from '../invoke/exec.ts';
 import { OrphanReaper } from '../invoke/reaper.ts';
 import { Journal } from '../journal/writer.ts';
+import { PRODUCT, VERSION } from '../product.ts';
 import { runChain } from './chain.ts';
 import { NestedTracer } from './nested.ts';
 import { InvocationRecorder } from './recorder.ts';
-
-export const PLUGIN_VERSION = '0.1.0';
 
 export interface PluginIO {
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -50,7 +49,7 @@ async function dispatch(io: PluginIO): Promise<number> {
     return 0;
   }
   if (!command) {
-    io.writeStderr(`CNI plugin cni-trace v${PLUGIN_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
+    io.writeStderr(`CNI plugin ${PRODUCT} v${VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
     return 0;
   }
   const env = readCniEnv(io.env);

@@ -36,12 +36,3 @@ export function waterfall(inv: Invocation, columns: number, nowNs: bigint = BigI
   });
 }
 
-/** A duration for people: 850µs, 12.3ms, 1.24s, 2m05s. */
-export function formatMs(ms: number | null): string {
-  if (ms === null || Number.isNaN(ms)) return '-';
-  if (ms < 1) return `${Math.round(ms * 1000)}µs`;
-  if (ms < 1000) return `${ms.toFixed(1)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
-}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../src/cli/atomic-write.ts';
+import { writeFileAtomic } from '../../src/fs/atomic-write.ts';
 import { isWrapped, parseConflist, PLUGIN_TYPE, unwrapConflist, wrapConflist } from '../../src/cli/conflist.ts';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 

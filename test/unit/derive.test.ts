@@ -26,7 +26,7 @@ function result(ver: string, ip: string): Json {
   return { cniVersion: ver, interfaces: [{ name: 'eth0' }], ips: [{ address: ip, interface: 0 }], dns: {} };
 }
 
-/** What each command gives a delegate (DESIGN.md, "CNI rules"): prevResult and injected keys. */
+/** What each command gives a delegate (docs/architecture.md, "Where each CNI rule lives"): prevResult and injected keys. */
 function commandCases(ver: string): Array<{ command: string; prevResult?: Json; inject?: JsonObject }> {
   return [
     { command: 'ADD (first delegate)' },

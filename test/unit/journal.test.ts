@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvocationIndex, nsToMs, rfc3339 } from '../../src/journal/invocations.ts';
+import { InvocationIndex, nsToMs } from '../../src/journal/invocations.ts';
 import { followJournal, LineSplitter, parseRecordLine, readJournal, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
+import { rfc3339 } from '../../src/view/text.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-'));
 after(() => rmSync(root, { recursive: true, force: true }));

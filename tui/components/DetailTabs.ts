@@ -5,12 +5,11 @@
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
 import type { CniError } from '../../src/cni/errors.ts';
 import type { Json } from '../../src/config/wrapper-entry.ts';
 import type { Invocation, Step } from '../../src/journal/invocations.ts';
 import type { Capture } from '../../src/journal/record.ts';
-import { formatMs } from '../../src/view/waterfall.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

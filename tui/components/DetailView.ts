@@ -5,13 +5,12 @@
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
 import type { Invocation } from '../../src/journal/invocations.ts';
 import { elapsedMs } from '../../src/view/filter.ts';
-import { formatMs } from '../../src/view/waterfall.ts';
 import { DetailTabs, tabLines, type DetailTabsProps } from './DetailTabs.ts';
 import { statusCell } from './InvocationRow.ts';
 import { Waterfall, waterfallHeight } from './Waterfall.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

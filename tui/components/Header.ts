@@ -6,9 +6,8 @@
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
 import type { WindowSummary } from '../../src/view/stats.ts';
-import { formatMs } from '../../src/view/waterfall.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

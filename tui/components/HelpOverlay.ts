@@ -4,7 +4,7 @@
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import { formatMs } from '../../src/view/waterfall.ts';
+import { formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

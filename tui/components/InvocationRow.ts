@@ -5,11 +5,10 @@
  */
 import { Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
 import type { Invocation } from '../../src/journal/invocations.ts';
 import { elapsedMs } from '../../src/view/filter.ts';
-import { formatMs } from '../../src/view/waterfall.ts';
 import { runningStep } from '../state.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

@@ -4,9 +4,8 @@
  */
 import { Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
-import { formatMs } from '../../src/view/waterfall.ts';
 import type { State } from '../state.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

@@ -4,10 +4,10 @@
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import { escapeControl } from '../../src/cli/tail.ts';
 import type { Invocation, StepState } from '../../src/journal/invocations.ts';
-import { formatMs, waterfall } from '../../src/view/waterfall.ts';
+import { waterfall } from '../../src/view/waterfall.ts';
 import { fit } from './InvocationRow.ts';
+import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
 

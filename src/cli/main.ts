@@ -13,6 +13,7 @@ import { installPlugin } from './install.ts';
 import { podSelector, tail } from './tail.ts';
 import { renderInvocation, show, type ShowSelector } from './show.ts';
 import { renderStats, statsReport } from './stats.ts';
+import { onRefusedFile } from '../journal/reader.ts';
 import { parseDuration } from '../view/duration.ts';
 import type { InvocationFilter } from '../view/filter.ts';
 
@@ -246,6 +247,7 @@ function main(argv: string[]): void {
           },
         });
         if (values.help) return void console.log(HELP.tail);
+        reportRefusedFiles();
         if (!existsSync(values.journal)) {
           const hint = `no journal at ${values.journal}: nothing was recorded there (is the conflist wrapped, and does its journalDir say so?)`;
           if (!values.follow) fail(`tail: ${hint}`);
@@ -269,6 +271,7 @@ function main(argv: string[]): void {
           options: { journal: { type: 'string', default: '/var/log/cni-trace' }, pod: { type: 'string' }, width: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
         });
         if (values.help) return void console.log(HELP.show);
+        reportRefusedFiles();
         if ((positionals.length === 1) === Boolean(values.pod)) fail('show: give an ID or --pod [NS/]NAME (see --help)');
         const sel: ShowSelector = values.pod ? podSelector(values.pod) as ShowSelector : { id: positionals[0]! };
         const found = show(values.journal, sel);
@@ -283,6 +286,7 @@ function main(argv: string[]): void {
           options: { journal: { type: 'string', default: '/var/log/cni-trace' }, since: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
         });
         if (values.help) return void console.log(HELP.stats);
+        reportRefusedFiles();
         if (!existsSync(values.journal)) fail(`stats: no journal at ${values.journal}`);
         const report = statsReport(values.journal, selection(values));
         console.log(values.json ? JSON.stringify(report, null, 2) : renderStats(report));
@@ -338,6 +342,11 @@ function main(argv: string[]): void {
   } catch (e) {
     fail((e as Error).message);
   }
+}
+
+/** Says once on stderr which journal files were not read (a FIFO, a device, a stranger's file). */
+function reportRefusedFiles(): void {
+  onRefusedFile((path, why) => process.stderr.write(`cni-trace: not reading ${path}: ${why}\n`));
 }
 
 // `cni-trace tail | head`: the reader went away; stop quietly, as other CLI tools do.

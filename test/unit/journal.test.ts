@@ -53,7 +53,7 @@ function stepEnd(inv: string, spanId: string, index: number, endNs: string, stat
 
 /** A record whose JSON line is about `padding` bytes longer than the bare one. */
 function numbered(n: number, padding = 0): InvocationBegin {
-  return invBegin(`span${String(n).padStart(12, '0')}`, String(1795851734423916188n + BigInt(n)), 1, { network: 'x'.repeat(padding) });
+  return invBegin(n.toString(16).padStart(16, '0'), String(1795851734423916188n + BigInt(n)), 1, { network: 'x'.repeat(padding) });
 }
 
 function noDegrade(reason: string): void {

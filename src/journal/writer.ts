@@ -12,7 +12,7 @@
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { epochNs } from '../trace/clock.ts';
-import type { JournalRecord } from './record.ts';
+import { fitRecord, type JournalRecord } from './record.ts';
 
 export const ACTIVE_FILE = 'journal.jsonl';
 export const ARCHIVE_PATTERN = /^journal-(\d+)-(\d+)\.jsonl$/;
@@ -46,7 +46,9 @@ export class Journal {
   append(record: JournalRecord): boolean {
     if (this.degraded) return false;
     try {
-      this.writeLine(JSON.stringify(record) + '\n');
+      let bytes = Buffer.from(JSON.stringify(record) + '\n');
+      if (bytes.length > this.opts.maxFileBytes) bytes = Buffer.from(JSON.stringify(fitRecord(record, this.opts.maxFileBytes)) + '\n');
+      this.writeLine(bytes);
       return true;
     } catch (e) {
       this.degraded = true;
@@ -56,7 +58,7 @@ export class Journal {
     }
   }
 
-  private writeLine(line: string): void {
+  private writeLine(bytes: Buffer): void {
     if (!this.dirReady) {
       ensureDir(this.opts.dir);
       this.checkDir();
@@ -67,7 +69,6 @@ export class Journal {
     try {
       fd = openSync(path, OPEN_FLAGS, 0o600);
       const size = this.checkActive(fd, path);
-      const bytes = Buffer.from(line);
       if (size > 0 && size + bytes.length > this.opts.maxFileBytes) {
         closeSync(fd);
         fd = -1;

@@ -6,7 +6,7 @@
  * degraded; the readers must neither hang on nor trust what it planted.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
@@ -157,7 +157,7 @@ describe('forged archives in a once world-writable journal directory', () => {
 });
 
 describe('readers meet a FIFO, a device and a symlink among journal files', () => {
-  test('tail, stats, show and agent --once finish, print the real invocations, and say once what they did not read', { timeout: 120_000 }, async () => {
+  test('tail, stats, show and agent --once finish, print the real invocation (a mistyped record beside it skipped), and say once what they did not read', { timeout: 120_000 }, async () => {
     const dir = openDir();
     // Planted before the first call repairs the directory's mode, as archives that sort first.
     await plant('mkfifo', [join(dir, 'journal-0000000000000000001-1.jsonl')]);
@@ -165,6 +165,10 @@ describe('readers meet a FIFO, a device and a symlink among journal files', () =
     await execa('mknod', [join(dir, 'journal-0000000000000000003-1.jsonl'), 'c', '1', '5']); // /dev/zero's numbers, root's
     const { bare, wrapped } = await addBoth(dir);
     assert.deepEqual(comparable(wrapped), comparable(bare));
+    // And a record of the wrong shape in the real journal: a copy of the begin with startNs an object.
+    const active = join(dir, 'journal.jsonl');
+    const begin = JSON.parse(readFileSync(active, 'utf8').split('\n')[0]!) as Record<string, unknown>;
+    appendFileSync(active, JSON.stringify({ ...begin, spanId: 'e'.repeat(16), startNs: { n: 1 } }) + '\n');
     const cli = (args: string[]) => execa(process.execPath, [CLI, ...args, '--journal', dir], { reject: false, timeout: 20_000 });
     const refusals = /not reading .*01-1\.jsonl: not a regular file\nnot reading .*02-1\.jsonl: a symlink\nnot reading .*03-1\.jsonl: not a regular file/;
     const tail = await cli(['tail']);
@@ -187,6 +191,7 @@ describe('readers meet a FIFO, a device and a symlink among journal files', () =
         '--endpoint', `http://127.0.0.1:${receiver.port}`, '--metrics-exporter', 'none'], { reject: false, timeout: 60_000 });
       assert.equal(agent.exitCode, 0, agent.stderr);
       assert.match(agent.stderr, /not reading .*journal-0000000000000000001-1\.jsonl: not a regular file/);
+      assert.match(agent.stderr, /skipped a line that is not a whole record of a known shape/);
       assert.deepEqual(receiver.spans.filter((sp) => sp.parentSpanId === '').map((sp) => sp.traceId), [traceId], 'the real invocation is exported');
     } finally {
       await receiver.stop();

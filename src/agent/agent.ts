@@ -16,6 +16,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { writeFileAtomic } from '../fs/atomic-write.ts';
 import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
+import { onRefusedFile } from '../journal/reader.ts';
 import type { JournalRecord } from '../journal/record.ts';
 import { spansFromInvocation } from './spans.ts';
 import type { AgentConfig } from './config.ts';
@@ -115,8 +116,9 @@ export class Agent {
     const checkpoint = this.loadCheckpoint();
     for (const id of checkpoint.exported) this.rememberExported(id);
     this.source = new JournalSource(cfg.journal, checkpoint.files, (file, at) => {
-      deps.log(`warning: skipped a line that is not a whole record (${file} at byte ${at})`);
+      deps.log(`warning: skipped a line that is not a whole record of a known shape (${file} at byte ${at})`);
     });
+    onRefusedFile((path, why) => deps.log(`warning: not reading ${path}: ${why}`));
     if (Object.keys(checkpoint.files).length > 0) this.scanAdds(checkpoint.files);
   }
 

@@ -65,7 +65,8 @@ export const SETTINGS = {
   metricsEndpoint: { flag: 'metrics-endpoint', env: 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', default: '', help: 'full OTLP/HTTP metrics URL (default: --endpoint + /v1/metrics)' },
   metricInterval: { flag: 'metric-interval', env: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', help: 'milliseconds between metric pushes' },
   prometheusPort: { flag: 'prometheus-port', env: 'OTEL_EXPORTER_PROMETHEUS_PORT', default: '', help: 'serve the metrics for Prometheus to scrape on this port (/metrics)' },
-  prometheusHost: { flag: 'prometheus-host', env: 'OTEL_EXPORTER_PROMETHEUS_HOST', default: '0.0.0.0', help: 'address the Prometheus endpoint listens on' },
+  // Loopback by default: the endpoint has no authentication, and the agent runs in the host's network namespace.
+  prometheusHost: { flag: 'prometheus-host', env: 'OTEL_EXPORTER_PROMETHEUS_HOST', default: '127.0.0.1', help: 'address the Prometheus endpoint listens on (0.0.0.0: every address)' },
   timeout: { flag: 'timeout', env: 'OTEL_EXPORTER_OTLP_TIMEOUT', default: '10000', help: 'milliseconds an export may take (a stalled collector counts as down)' },
   certificate: { flag: 'certificate', env: 'OTEL_EXPORTER_OTLP_CERTIFICATE', default: '', help: 'PEM file of the CA(s) to trust for an https endpoint' },
   clientCertificate: { flag: 'client-certificate', env: 'OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE', default: '', help: 'PEM client certificate for mutual TLS' },

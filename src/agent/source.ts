@@ -6,8 +6,8 @@
  * "everything before here is exported" per file.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { parseRecordLine, journalFiles } from '../journal/reader.ts';
+import { closeSync, readSync, statSync } from 'node:fs';
+import { journalFiles, openJournalFile, parseRecordLine } from '../journal/reader.ts';
 import type { JournalRecord } from '../journal/record.ts';
 
 export interface PositionedRecord {
@@ -40,17 +40,17 @@ const READ_CHUNK = 1 << 20;
  * reading the new file at the old one's offset would misalign every line.
  */
 function readChunk(path: string, offset: number, max: number, ino?: number): Buffer {
-  let fd = -1;
+  const file = openJournalFile(path); // not a FIFO, a device or a stranger's file
+  if (!file) return Buffer.alloc(0);
   try {
-    fd = openSync(path, 'r');
-    if (ino !== undefined && fstatSync(fd).ino !== ino) return Buffer.alloc(0);
+    if (ino !== undefined && file.st.ino !== ino) return Buffer.alloc(0);
     const buf = Buffer.allocUnsafe(max);
-    const n = readSync(fd, buf, 0, max, offset);
+    const n = readSync(file.fd, buf, 0, max, offset);
     return buf.subarray(0, n);
   } catch {
     return Buffer.alloc(0);
   } finally {
-    if (fd >= 0) closeSync(fd);
+    closeSync(file.fd);
   }
 }
 

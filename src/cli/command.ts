@@ -7,6 +7,7 @@
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { SETTINGS } from '../agent/config.ts';
 import { DEFAULTS } from '../config/wrapper-entry.ts';
+import { onRefusedFile } from '../journal/reader.ts';
 import { parseDuration } from '../view/duration.ts';
 import { podSelector, type InvocationFilter } from '../view/filter.ts';
 
@@ -53,4 +54,9 @@ export function selection(values: { since?: string; pod?: string; namespace?: st
   if (values.plugin) f.plugin = values.plugin;
   if (values.errors) f.errorsOnly = true;
   return f;
+}
+
+/** Says once on stderr which journal files were not read (a FIFO, a device, a stranger's file). */
+export function reportRefusedFiles(): void {
+  onRefusedFile((path, why) => process.stderr.write(`cni-trace: not reading ${path}: ${why}\n`));
 }

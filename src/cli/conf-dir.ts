@@ -5,9 +5,9 @@
  * subdirectory, which runtimes do not read (libcni loads *.conf, *.conflist and *.json files of
  * the directory itself).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-write.ts';
+import { symlinkAtomic, writeFileAtomic } from '../fs/atomic-write.ts';
 import { isWrapped, parseConflist, wrapConflist } from './conflist.ts';
 
 export const BACKUP_DIR = '.cni-trace';
@@ -51,7 +51,10 @@ export function wrapInConfDir(confDir: string, name: string, journalDir?: string
   if (isWrapped(conflist)) return { file, action: 'already-wrapped' };
   const backups = join(confDir, BACKUP_DIR);
   mkdirSync(backups, { recursive: true, mode: 0o700 });
-  writeFileAtomic(join(backups, name), bytes, statSync(file).mode & 0o777);
+  // A symlinked conflist is backed up as the link itself (its exact text), so uninstall puts the
+  // link back; the wrapped form replaces the link, never the file it points to (decisions.md).
+  if (lstatSync(file).isSymbolicLink()) symlinkAtomic(readlinkSync(file), join(backups, name));
+  else writeFileAtomic(join(backups, name), bytes, statSync(file).mode & 0o777);
   writeFileAtomic(file, JSON.stringify(wrapConflist(conflist, journalDir ? { journalDir } : {}), null, 2) + '\n');
   return { file, action: 'wrapped' };
 }
@@ -73,18 +76,20 @@ export function restoreConfDir(confDir: string): RestoreResult[] {
   const out: RestoreResult[] = [];
   for (const name of readdirSync(backups).filter((n) => !n.startsWith('.'))) {
     const file = join(confDir, name);
-    const original = readFileSync(join(backups, name));
+    const backup = join(backups, name);
     let wrapped = false;
     try {
       wrapped = isWrapped(parseConflist(readFileSync(file, 'utf8'), file));
     } catch { /* missing or unreadable: put the original back */ }
     if (wrapped || !existsSync(file)) {
-      writeFileAtomic(file, original, statSync(join(backups, name)).mode & 0o777);
+      const st = lstatSync(backup);
+      if (st.isSymbolicLink()) symlinkAtomic(readlinkSync(backup), file);
+      else writeFileAtomic(file, readFileSync(backup), st.mode & 0o777);
       out.push({ file, action: 'restored' });
     } else {
       out.push({ file, action: 'left-alone', why: 'rewritten by another installer since it was wrapped' });
     }
-    unlinkSync(join(backups, name));
+    unlinkSync(backup);
   }
   try { rmdirSync(backups); } catch { /* something else is in it */ }
   return out;

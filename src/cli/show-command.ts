@@ -1,6 +1,6 @@
 /** `cni-trace show`: one invocation as a waterfall with all its details. */
 import { podSelector } from '../view/filter.ts';
-import { colourWanted, fail, JOURNAL_OPTION, type CliCommand } from './command.ts';
+import { colourWanted, fail, JOURNAL_OPTION, reportRefusedFiles, type CliCommand } from './command.ts';
 import { renderInvocation, show as findShown, type ShowSelector } from './show.ts';
 
 export const show: CliCommand = {
@@ -13,6 +13,7 @@ ID is a trace id or span id, or a prefix of one; --pod shows the pod's latest.`,
   options: { ...JOURNAL_OPTION, pod: { type: 'string' }, width: { type: 'string' } },
   positionals: true,
   run(values, positionals) {
+    reportRefusedFiles();
     const pod = values.pod as string | undefined;
     if ((positionals.length === 1) === Boolean(pod)) fail('show: give an ID or --pod [NS/]NAME (see --help)');
     const sel: ShowSelector = pod ? podSelector(pod) as ShowSelector : { id: positionals[0]! };

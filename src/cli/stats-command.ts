@@ -1,6 +1,6 @@
 /** `cni-trace stats`: latency percentiles per plugin and command, and the slowest calls. */
 import { existsSync } from 'node:fs';
-import { fail, JOURNAL_OPTION, selection, type CliCommand } from './command.ts';
+import { fail, JOURNAL_OPTION, selection, reportRefusedFiles, type CliCommand } from './command.ts';
 import { renderStats, statsReport } from './stats.ts';
 
 export const stats: CliCommand = {
@@ -11,6 +11,7 @@ slowest invocations. "(invocation)" rows are whole CNI calls.`,
   options: { ...JOURNAL_OPTION, since: { type: 'string' }, json: { type: 'boolean' } },
   run(values) {
     const journal = values.journal as string;
+    reportRefusedFiles();
     if (!existsSync(journal)) fail(`stats: no journal at ${journal}`);
     const report = statsReport(journal, selection(values as Parameters<typeof selection>[0]));
     console.log(values.json ? JSON.stringify(report, null, 2) : renderStats(report));

@@ -1,6 +1,6 @@
 /** `cni-trace tail`: one line (or JSON object) per invocation, optionally following. */
 import { existsSync } from 'node:fs';
-import { colourWanted, fail, JOURNAL_OPTION, NODE_DEFAULTS, selection, type CliCommand } from './command.ts';
+import { colourWanted, fail, JOURNAL_OPTION, NODE_DEFAULTS, selection, reportRefusedFiles, type CliCommand } from './command.ts';
 import { tail as tailJournal } from './tail.ts';
 
 export const tail: CliCommand = {
@@ -26,6 +26,7 @@ Colour only on a terminal, never with NO_COLOR set.`,
   },
   run(values) {
     const journal = values.journal as string;
+    reportRefusedFiles();
     if (!existsSync(journal)) {
       const hint = `no journal at ${journal}: nothing was recorded there (is the conflist wrapped, and does its journalDir say so?)`;
       if (!values.follow) fail(`tail: ${hint}`);

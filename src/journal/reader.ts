@@ -1,13 +1,16 @@
 /**
  * Reading the journal: every file in the directory (archives oldest first, then the active
- * file), line by line. A line that is not a whole JSON record — a write torn by a full disk
- * or a killed writer — is counted and skipped; when a torn record is followed on the same
- * line by a whole one, the whole one is recovered.
+ * file), line by line. A line that is not a whole JSON record of a shape we know — a write
+ * torn by a full disk or a killed writer, a record with a field of the wrong type — is
+ * counted and skipped; when a torn record is followed on the same line by a whole one, the
+ * whole one is recovered. A file that is not a regular file, or not owned by root or by us
+ * (planted while the directory was open to others), is never read: see openJournalFile.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { JournalRecord } from './record.ts';
+import { asRecord } from './record-schema.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN } from './writer.ts';
 
 /** Journal files in write order. */
@@ -30,12 +33,59 @@ export function parseRecordLine(line: string): JournalRecord | null {
 }
 
 function tryParse(text: string): JournalRecord | null {
+  let v: unknown;
   try {
-    const v = JSON.parse(text) as JournalRecord;
-    return typeof v === 'object' && v !== null && typeof v.rec === 'string' ? v : null;
+    v = JSON.parse(text);
   } catch {
-    return null;
+    return null; // not JSON, or nested deeper than the parser's stack
   }
+  return asRecord(v);
+}
+
+// O_NONBLOCK: opening a FIFO would wait for a writer; O_NOFOLLOW: a planted link is not ours.
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
+/** Journal files refused in this process, with why; each is reported once. */
+const refused = new Map<string, string>();
+let reportRefused: ((path: string, why: string) => void) | null = null;
+
+/** Who hears, once per file, that a journal file was refused (the CLI prints it on stderr). */
+export function onRefusedFile(report: ((path: string, why: string) => void) | null): void {
+  reportRefused = report;
+}
+
+/** The journal files refused so far, path → why. */
+export function refusedFiles(): ReadonlyMap<string, string> {
+  return refused;
+}
+
+function refuse(path: string, why: string): null {
+  if (!refused.has(path)) {
+    refused.set(path, why);
+    reportRefused?.(path, why);
+  }
+  return null;
+}
+
+/**
+ * Opens a journal file for reading if it is one the writer could have made: a regular file
+ * (not a FIFO, which would hang a blocking read, nor a device, nor a symlink) owned by root or
+ * by this reader. Returns null for anything else (noted in refusedFiles) or a file gone.
+ */
+export function openJournalFile(path: string): { fd: number; st: Stats } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ELOOP' ? refuse(path, 'a symlink') : null;
+  }
+  const st = fstatSync(fd);
+  const me = process.geteuid?.() ?? 0;
+  const why = !st.isFile() ? 'not a regular file' : st.uid !== 0 && st.uid !== me ? `owned by uid ${st.uid}, not by root or this reader` : null;
+  if (why === null) return { fd, st };
+  closeSync(fd);
+  return refuse(path, why);
 }
 
 export interface ReadStats {
@@ -76,10 +126,10 @@ function pushLine(line: string, out: JournalRecord[], stats: ReadStats): void {
 
 /** Reads a file from `offset` to its end (or `max` bytes); returns the bytes and the file's identity. */
 export function readFrom(path: string, offset: number, max = Infinity): { data: Buffer; ino: number; size: number } {
-  let fd = -1;
+  const file = openJournalFile(path);
+  if (!file) return { data: Buffer.alloc(0), ino: -1, size: 0 };
+  const { fd, st } = file;
   try {
-    fd = openSync(path, 'r');
-    const st = fstatSync(fd);
     const size = st.size;
     if (size <= offset) return { data: Buffer.alloc(0), ino: st.ino, size };
     const data = Buffer.allocUnsafe(Math.min(size - offset, max));
@@ -93,7 +143,7 @@ export function readFrom(path: string, offset: number, max = Infinity): { data: 
   } catch {
     return { data: Buffer.alloc(0), ino: -1, size: 0 };
   } finally {
-    if (fd >= 0) closeSync(fd);
+    closeSync(fd);
   }
 }
 

@@ -36,7 +36,16 @@ export interface InvocationIdentity {
   readonly pod: PodFields;
 }
 
-export interface InvocationBegin extends InvocationIdentity {
+/**
+ * Set on a record that was cut to fit `journalMaxFileBytes`: its whole size. Captures were
+ * shortened first (each still says its total `bytes`), then a config (`stdin`) replaced by a
+ * note of its size.
+ */
+export interface Cut {
+  readonly cut?: { readonly bytes: number };
+}
+
+export interface InvocationBegin extends InvocationIdentity, Cut {
   readonly rec: 'invocation.begin';
   readonly v: typeof JOURNAL_FORMAT;
   readonly traceId: string;
@@ -67,7 +76,7 @@ export interface StepKey {
   readonly command: Command;
 }
 
-export interface StepBegin extends StepKey {
+export interface StepBegin extends StepKey, Cut {
   readonly rec: 'step.begin';
   /** The resolved binary, or null when it was not found in CNI_PATH. */
   readonly path: string | null;
@@ -84,7 +93,7 @@ export interface StepBegin extends StepKey {
 
 export type StepStatus = 'ok' | 'error' | 'skipped';
 
-export interface StepEnd extends StepKey {
+export interface StepEnd extends StepKey, Cut {
   readonly rec: 'step.end';
   readonly endNs: string;
   readonly durationNs: string;
@@ -101,7 +110,7 @@ export interface StepEnd extends StepKey {
 
 export type InvocationStatus = 'ok' | 'error';
 
-export interface InvocationEnd {
+export interface InvocationEnd extends Cut {
   readonly rec: 'invocation.end';
   readonly v: typeof JOURNAL_FORMAT;
   readonly traceId: string;
@@ -125,4 +134,29 @@ export type JournalRecord = InvocationBegin | StepBegin | StepEnd | InvocationEn
 export function capture(buf: Buffer, maxBytes: number, total = buf.length): Capture {
   if (buf.length <= maxBytes && total <= buf.length) return { text: buf.toString('utf8'), bytes: total, truncated: false };
   return { text: buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, ''), bytes: total, truncated: true };
+}
+
+const lineBytes = (rec: object): number => Buffer.byteLength(JSON.stringify(rec)) + 1;
+
+/**
+ * The record as a line of at most `maxBytes` (journalMaxFileBytes), so one record never
+ * outgrows a journal file: the longest capture is halved until it fits (or is empty), then a
+ * config is replaced by a note of its size; marked with `cut`. Identity fields are never cut:
+ * a limit smaller than them leaves the record larger than the limit.
+ */
+export function fitRecord(rec: JournalRecord, maxBytes: number): JournalRecord {
+  const bytes = lineBytes(rec);
+  if (bytes <= maxBytes) return rec;
+  const out = { ...rec, cut: { bytes } } as Record<string, unknown>;
+  const captures = (['stdout', 'stderr'] as const).filter((k) => out[k] !== undefined);
+  while (lineBytes(out) > maxBytes) {
+    const longest = captures.map((k) => [k, Buffer.from((out[k] as Capture).text)] as const).sort((a, b) => b[1].length - a[1].length)[0];
+    if (!longest || longest[1].length === 0) break;
+    out[longest[0]] = capture(longest[1], longest[1].length >> 1, (out[longest[0]] as Capture).bytes);
+  }
+  if (lineBytes(out) > maxBytes && out.stdin !== undefined) {
+    const note = `(not kept: ${Buffer.byteLength(JSON.stringify(out.stdin))} bytes of JSON; the record would pass journalMaxFileBytes)`;
+    if (note.length < JSON.stringify(out.stdin).length) out.stdin = note;
+  }
+  return out as unknown as JournalRecord;
 }

@@ -12,7 +12,7 @@
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { epochNs } from '../trace/clock.ts';
-import type { JournalRecord } from './record.ts';
+import { fitRecord, type JournalRecord } from './record.ts';
 
 export const ACTIVE_FILE = 'journal.jsonl';
 export const ARCHIVE_PATTERN = /^journal-(\d+)-(\d+)\.jsonl$/;
@@ -27,7 +27,8 @@ export interface JournalOptions {
   readonly onRepaired?: (what: string) => void;
 }
 
-const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW; // libuv adds O_CLOEXEC itself
+// O_NONBLOCK: open(2) of a FIFO for writing would wait for a reader, hanging the CNI call.
+const OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK; // libuv adds O_CLOEXEC itself
 
 export class Journal {
   private degraded = false;
@@ -45,7 +46,9 @@ export class Journal {
   append(record: JournalRecord): boolean {
     if (this.degraded) return false;
     try {
-      this.writeLine(JSON.stringify(record) + '\n');
+      let bytes = Buffer.from(JSON.stringify(record) + '\n');
+      if (bytes.length > this.opts.maxFileBytes) bytes = Buffer.from(JSON.stringify(fitRecord(record, this.opts.maxFileBytes)) + '\n');
+      this.writeLine(bytes);
       return true;
     } catch (e) {
       this.degraded = true;
@@ -55,34 +58,46 @@ export class Journal {
     }
   }
 
-  private writeLine(line: string): void {
+  private writeLine(bytes: Buffer): void {
     if (!this.dirReady) {
       ensureDir(this.opts.dir);
       this.checkDir();
       this.dirReady = true;
     }
     const path = join(this.opts.dir, ACTIVE_FILE);
-    let fd = openSync(path, OPEN_FLAGS, 0o600);
+    let fd = -1;
     try {
-      const st = fstatSync(fd);
-      if (st.uid !== euid()) throw unsafe(`${path} is owned by uid ${st.uid}, not by this process (uid ${euid()}): refused`);
-      if ((st.mode & 0o077) !== 0) {
-        fchmodSync(fd, 0o600);
-        this.opts.onRepaired?.(`${path} was mode ${(st.mode & 0o777).toString(8)}; set to 600`);
-      }
-      const size = st.size;
-      const bytes = Buffer.from(line);
+      fd = openSync(path, OPEN_FLAGS, 0o600);
+      const size = this.checkActive(fd, path);
       if (size > 0 && size + bytes.length > this.opts.maxFileBytes) {
         closeSync(fd);
         fd = -1;
         this.rotate(path);
         fd = openSync(path, OPEN_FLAGS, 0o600);
+        this.checkActive(fd, path);
       }
       const written = writeSync(fd, bytes);
       if (written !== bytes.length) throw Object.assign(new Error(`short write (${written} of ${bytes.length} bytes)`), { code: 'ENOSPC' });
     } finally {
       if (fd >= 0) closeSync(fd);
     }
+  }
+
+  /**
+   * What the open gave us must be our own regular file with no other name: a FIFO, a device or
+   * a hard link to someone else's file (all plantable while the directory was world-writable)
+   * is refused before anything is written or repaired. Returns its size.
+   */
+  private checkActive(fd: number, path: string): number {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw unsafe(`${path} is not a regular file: refused`);
+    if (st.nlink > 1) throw unsafe(`${path} has ${st.nlink} links: refused`);
+    if (st.uid !== euid()) throw unsafe(`${path} is owned by uid ${st.uid}, not by this process (uid ${euid()}): refused`);
+    if ((st.mode & 0o077) !== 0) {
+      fchmodSync(fd, 0o600);
+      this.opts.onRepaired?.(`${path} was mode ${(st.mode & 0o777).toString(8)}; set to 600`);
+    }
+    return st.size;
   }
 
   /**
@@ -107,10 +122,22 @@ export class Journal {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const archives = readdirSync(this.opts.dir).filter((f) => ARCHIVE_PATTERN.test(f)).sort();
+    // Only our own regular files count and are deleted: an archive name someone else planted
+    // must neither push real archives out nor be deleted through a link.
+    const archives = readdirSync(this.opts.dir).filter((f) => ARCHIVE_PATTERN.test(f) && isOwnFile(join(this.opts.dir, f))).sort();
     for (const old of archives.slice(0, Math.max(0, archives.length - this.opts.maxFiles))) {
       try { unlinkSync(join(this.opts.dir, old)); } catch { /* another wrapper pruned it */ }
     }
+  }
+}
+
+/** A regular file (not followed if a link) owned by this process. */
+function isOwnFile(path: string): boolean {
+  try {
+    const st = lstatSync(path);
+    return st.isFile() && st.uid === euid();
+  } catch {
+    return false;
   }
 }
 

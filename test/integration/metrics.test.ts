@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
 import { agentDaemon, agentOnce } from '../support/agent-process.ts';
 import { installFixtures } from '../support/fixtures.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
@@ -62,9 +63,9 @@ test('per plugin and command: duration histograms, error counts and calls in fli
   }
 });
 
-test('on request, a Prometheus endpoint serves the same metrics for scraping', async () => {
+test('on request, a Prometheus endpoint serves the same metrics for scraping, on the loopback address unless told otherwise', async () => {
   const port = await freePort();
-  const agent = agentDaemon(['--journal', journal, '--state-dir', join(sb.dir, 'state-prom'), '--prometheus-port', String(port), '--prometheus-host', '127.0.0.1', '--metrics-exporter', 'none', '--interval', '100ms'],
+  const agent = agentDaemon(['--journal', journal, '--state-dir', join(sb.dir, 'state-prom'), '--prometheus-port', String(port), '--metrics-exporter', 'none', '--interval', '100ms'],
     { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' });
   try {
     let text = '';
@@ -78,6 +79,8 @@ test('on request, a Prometheus endpoint serves the same metrics for scraping', a
     assert.match(text, /cni_plugin_duration_bucket\{[^}]*le="0\.1"/);
     assert.match(text, /cni_plugin_errors_total\{[^}]*cni_plugin_type="fx-bad"[^}]*error_type="cni\.42"[^}]*\} 2/);
     assert.match(text, /cni_invocations_in_flight/);
+    const listening = (await execa('ss', ['-Hltn', `sport = :${port}`])).stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]);
+    assert.deepEqual(listening, [`127.0.0.1:${port}`], 'bound to the loopback address only');
   } finally {
     agent.kill('SIGTERM');
     await agent;

@@ -6,7 +6,7 @@
  * stops fighting a watcher that rewrites it back; `uninstall` restores the original exactly.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,6 +75,30 @@ test('install wraps the conflist the runtime loads (the lexically first loadable
   assert.equal(readFileSync(target, 'utf8'), original, 'restored byte for byte');
   assert.equal(existsSync(join(d.conf, '.cni-trace')), false);
   assert.equal(existsSync(join(d.bin, 'cni-trace')), false);
+});
+
+test('a symlinked conflist: install replaces the link with the wrapped file, leaving the file it points to alone; uninstall puts the link back exactly', async () => {
+  const d = dirs();
+  const provider = join(sb.dir, `provider-${n}`);
+  mkdirSync(provider);
+  const original = providerConflist(['calico', 'portmap']);
+  writeFileSync(join(provider, 'calico.conflist'), original, { mode: 0o644 });
+  const linkText = `../provider-${n}/calico.conflist`; // relative, as a provider's installer may write it
+  const conf = join(d.conf, '10-calico.conflist');
+  symlinkSync(linkText, conf);
+  const install = await cli(['install', '--bin-dir', d.bin, '--conf-dir', d.conf]);
+  assert.equal(install.exitCode, 0, install.stderr);
+  assert.ok(!lstatSync(conf).isSymbolicLink() && isWrapped(parsed(conf)), 'the link is replaced by the wrapped conflist');
+  assert.deepEqual(delegatesOf(conf), ['calico', 'portmap']);
+  assert.equal(readFileSync(join(provider, 'calico.conflist'), 'utf8'), original, 'the file it pointed to is untouched');
+  assert.equal(readlinkSync(join(d.conf, '.cni-trace', '10-calico.conflist')), linkText, 'the backup is the link');
+  const uninstall = await cli(['uninstall', '--bin-dir', d.bin, '--conf-dir', d.conf]);
+  assert.equal(uninstall.exitCode, 0, uninstall.stderr);
+  assert.ok(lstatSync(conf).isSymbolicLink(), 'the link is back');
+  assert.equal(readlinkSync(conf), linkText, 'with its exact text');
+  assert.equal(readFileSync(conf, 'utf8'), original);
+  assert.equal(readFileSync(join(provider, 'calico.conflist'), 'utf8'), original);
+  assert.ok(!existsSync(join(d.conf, '.cni-trace')));
 });
 
 test('--conflist names the file; a single-plugin .conf first in line is refused with how to fix it', async () => {

@@ -15,6 +15,12 @@ test('defaults apply with no flags and no environment', () => {
   assert.equal(c.serviceName, 'cni-trace');
   assert.equal(c.abandonAfterMs, 300_000);
   assert.equal(c.disabled, false);
+  assert.deepEqual([c.prometheusPort, c.prometheusHost], [null, '127.0.0.1'], 'the Prometheus endpoint, when on, is the node\'s own');
+});
+
+test('--prometheus-host (or OTEL_EXPORTER_PROMETHEUS_HOST) names the address the endpoint listens on', () => {
+  assert.equal(resolveConfig({ 'prometheus-port': '9464' }, { OTEL_EXPORTER_PROMETHEUS_HOST: '10.0.0.7' }).prometheusHost, '10.0.0.7');
+  assert.equal(resolveConfig({ 'prometheus-port': '9464', 'prometheus-host': '0.0.0.0' }, { OTEL_EXPORTER_PROMETHEUS_HOST: '10.0.0.7' }).prometheusHost, '0.0.0.0');
 });
 
 test('OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is', () => {

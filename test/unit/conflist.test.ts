@@ -1,9 +1,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../src/fs/atomic-write.ts';
+import { copyFileAtomic, writeFileAtomic } from '../../src/fs/atomic-write.ts';
 import { isWrapped, parseConflist, PLUGIN_TYPE, unwrapConflist, wrapConflist } from '../../src/cli/conflist.ts';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 
@@ -181,4 +181,27 @@ test('writeFileAtomic creates a new file with the given mode and no temp file le
 test('writeFileAtomic into a missing directory throws and creates nothing', () => {
   const dir = join(root, 'missing-dir');
   assert.throws(() => writeFileAtomic(join(dir, 'x.conflist'), 'x'), /ENOENT/);
+});
+
+test('writeFileAtomic and copyFileAtomic never write through a temp name planted in advance (the old one was .NAME.PID.tmp)', () => {
+  const dir = mkdtempSync(join(root, 'aw-'));
+  const victim = join(root, `victim-${process.pid}`);
+  writeFileSync(victim, 'victim\n', { mode: 0o600 });
+  for (const name of ['x.conflist', 'cni-trace']) symlinkSync(victim, join(dir, `.${name}.${process.pid}.tmp`));
+  writeFileAtomic(join(dir, 'x.conflist'), 'wrapped');
+  copyFileAtomic(join(dir, 'x.conflist'), join(dir, 'cni-trace'));
+  assert.equal(readFileSync(victim, 'utf8'), 'victim\n');
+  assert.equal(statSync(victim).mode & 0o777, 0o600);
+  assert.equal(readFileSync(join(dir, 'x.conflist'), 'utf8'), 'wrapped');
+  assert.equal(statSync(join(dir, 'cni-trace')).mode & 0o777, 0o755);
+  assert.equal(readdirSync(dir).filter((n) => n.endsWith('.tmp') && !n.includes(String(process.pid))).length, 0, 'no temp file of ours left');
+});
+
+test('writeFileAtomic removes its temp file when the rename fails', () => {
+  const dir = mkdtempSync(join(root, 'aw-'));
+  const path = join(dir, 'a-directory.conflist');
+  mkdirSync(path);
+  writeFileSync(join(path, 'keep'), '');
+  assert.throws(() => writeFileAtomic(path, 'x'));
+  assert.deepEqual(readdirSync(dir), ['a-directory.conflist']);
 });

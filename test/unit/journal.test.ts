@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvocationIndex, nsToMs } from '../../src/journal/invocations.ts';
 import { followJournal, LineSplitter, parseRecordLine, readJournal, type ReadStats } from '../../src/journal/reader.ts';
-import { capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
+import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
 import { rfc3339 } from '../../src/view/text.ts';
 
@@ -54,7 +54,7 @@ function stepEnd(inv: string, spanId: string, index: number, endNs: string, stat
 
 /** A record whose JSON line is about `padding` bytes longer than the bare one. */
 function numbered(n: number, padding = 0): InvocationBegin {
-  return invBegin(`span${String(n).padStart(12, '0')}`, String(1795851734423916188n + BigInt(n)), 1, { network: 'x'.repeat(padding) });
+  return invBegin(n.toString(16).padStart(16, '0'), String(1795851734423916188n + BigInt(n)), 1, { network: 'x'.repeat(padding) });
 }
 
 function noDegrade(reason: string): void {
@@ -113,12 +113,37 @@ test('Journal rotates into journal-<19 digits>-<pid>.jsonl archives, keeps at mo
   assert.deepEqual(stats, { records: 7, skipped: 0 });
 });
 
-test('a record larger than maxFileBytes is still written whole (into an empty file)', () => {
+test('a record larger than maxFileBytes is cut to fit: the longest captures first, then the config; marked with its whole size', () => {
+  const dir = freshDir();
+  const max = 64 * 1024;
+  const j = new Journal({ dir, maxFileBytes: max, maxFiles: 2, onDegraded: noDegrade });
+  const big = (n: number): Capture => capture(Buffer.from('é'.repeat(n)), 1 << 30);
+  const end: StepEnd = { ...stepEnd('0000000000000001', '0000000000000002', 0, '1795851734423916188'), stdout: big(200_000), stderr: big(50_000) };
+  const begin = invBegin('0000000000000003', '1795851734423916188', 1, { stdin: { type: 'cni-trace', pad: 'x'.repeat(300_000) } });
+  assert.equal(j.append(end), true);
+  assert.equal(j.append(begin), true);
+  assert.equal(j.append(numbered(1)), true, 'a record that fits is as it was');
+  for (const line of readFileSync(join(dir, ACTIVE_FILE), 'utf8').split('\n').filter(Boolean)) {
+    assert.ok(Buffer.byteLength(line) + 1 <= max, `a line of ${Buffer.byteLength(line)} bytes`);
+  }
+  const [e, b, n] = readJournal(dir) as [StepEnd, InvocationBegin, InvocationBegin];
+  assert.equal(e.cut?.bytes, Buffer.byteLength(JSON.stringify(end)) + 1);
+  assert.deepEqual([e.stdout.truncated, e.stdout.bytes, e.stderr.bytes], [true, 400_000, 100_000], 'each capture still says what was written');
+  assert.ok(e.stdout.text.length > 0 && e.stdout.text.length < 200_000 && /^é+$/.test(e.stdout.text));
+  assert.match(String(b.stdin), /^\(not kept: \d+ bytes of JSON; the record would pass journalMaxFileBytes\)$/);
+  assert.ok(b.cut);
+  assert.deepEqual(n, numbered(1));
+  const index = new InvocationIndex(() => false);
+  for (const r of [e, b]) index.add(r);
+  assert.equal(index.list().length, 2, 'the views take cut records');
+});
+
+test('a limit smaller than a record\'s identity leaves it whole rather than losing it', () => {
   const dir = freshDir();
   const j = new Journal({ dir, maxFileBytes: 10, maxFiles: 2, onDegraded: noDegrade });
   assert.equal(j.append(numbered(1)), true);
   assert.equal(j.append(numbered(2)), true);
-  assert.deepEqual(readJournal(dir), [numbered(1), numbered(2)]);
+  assert.deepEqual(readJournal(dir).map((r) => ({ ...r, cut: undefined })), [numbered(1), numbered(2)].map((r) => ({ ...r, cut: undefined })));
 });
 
 test('a journal whose directory is a regular file degrades: false, reported once naming the dir, never throws', () => {

@@ -177,7 +177,7 @@ for (const [label, setUp, reason] of cases) {
     } finally {
       writeFileSync(stop, '');
       const res = await attacker;
-      console.log(`# 17.1 (${label}): attacker exit ${res.exitCode}; swapped: ${res.stdout.toString().trim() || 'nothing'} ${res.stderr.toString().trim()}`);
+      console.log(`# 17.1 (${label}): attacker exit ${res.exitCode}; swapped: ${String(res.stdout ?? "").trim() || 'nothing'} ${String(res.stderr ?? "").trim()}`);
     }
   });
 }

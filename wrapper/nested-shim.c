@@ -301,21 +301,23 @@ int main(int argc, char **argv) {
 
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) { dup2(stdin_fd, 0); exec_untraced(real, argv); }
-  signal(SIGPIPE, SIG_IGN);
+  /* A caller that closed its end must not kill us mid-relay; the plugin gets SIGPIPE as the
+   * caller left it (default, unless the caller ignored it). Its signal mask is ours: the caller's. */
+  struct sigaction ign = {.sa_handler = SIG_IGN}, was;
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGPIPE, &ign, &was);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
-  sigset_t def, none;
+  sigset_t def;
   sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  sigemptyset(&none);
+  if (was.sa_handler != SIG_IGN) sigaddset(&def, SIGPIPE);
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawnattr_init(&attr);
   posix_spawnattr_setsigdefault(&attr, &def);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   argv[0] = real;
   pid_t pid;
   int rc = posix_spawn(&pid, real, &fa, &attr, argv, environ);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -33,8 +33,8 @@ function plugin(dir: string, name: string, body: string): string {
   return file;
 }
 
-function tracer(tag: string, paths: string[]): NestedTracer {
-  const t = NestedTracer.create(join(root, `run-${tag}`), Buffer.from(tag.padEnd(8, '.')).toString('hex'), paths.join(':'), paths);
+function tracer(tag: string, paths: string[], runDir = join(root, `run-${tag}`)): NestedTracer {
+  const t = NestedTracer.create(runDir, Buffer.from(tag.padEnd(8, '.')).toString('hex'), paths.join(':'), paths);
   assert.ok(typeof t !== 'string', String(t));
   return t;
 }
@@ -122,6 +122,46 @@ test('the shim relays 10 MB on stdout and on stderr whole, passes 1 MB of stdin 
   assert.equal(call.env.CNI_WEIRD, weird, 'the env exactly');
   assert.equal(sha(call.stdin), sha(stdin));
   assert.deepEqual([call.stdoutBytes, call.stderrBytes, call.stdout.length, call.stderr.length], [10_000_000, 10_000_065, 1 << 20, 1 << 20], 'totals counted, spool capped at 1 MiB');
+  t.dispose();
+});
+
+test('a tampered shim directory is refused; a calls/ swapped for a link gets nothing spooled; the shim never runs itself', () => {
+  const dir = join(root, 'bin-tamper');
+  plugin(dir, 'echoer', 'cat');
+  const runDir = join(root, 'run-tamper');
+  const t = tracer('tamper', [dir], runDir);
+  // calls/ replaced by a link to a directory of the same owner: the shim runs the plugin untraced.
+  renameSync(join(t.dir, 'calls'), join(t.dir, 'calls.real'));
+  symlinkSync('calls.real', join(t.dir, 'calls'));
+  const r = spawnSync(join(t.binDir, 'echoer'), [], { input: 'in', encoding: 'utf8', env: { CNI_PATH: t.cniPath } });
+  assert.deepEqual([r.status, r.stdout], [0, 'in']);
+  assert.deepEqual(readdirSync(join(t.dir, 'calls.real')), [], 'nothing spooled through the link');
+  t.dispose();
+  // A shim made writable by others is refused on the next call with the same CNI_PATH.
+  const shimDir = readdirSync(runDir).find((n) => n.startsWith('shims-'))!;
+  chmodSync(join(runDir, shimDir, 'shim'), 0o722);
+  assert.match(String(NestedTracer.create(runDir, 'ffffffffffffffff', dir, [dir])), /shim is not a regular file of ours writable only by us: refused$/);
+  chmodSync(join(runDir, shimDir, 'shim'), 0o700);
+  // The shim's own bin dir in CNI_PATH under another name: it must not find (and exec) itself.
+  const t2 = tracer('self', [dir], runDir);
+  symlinkSync(join(runDir, shimDir, 'bin'), join(root, 'alias-bin'));
+  unlinkSync(join(dir, 'echoer'));
+  const looped = spawnSync(join(t2.binDir, 'echoer'), [], { input: '', encoding: 'utf8', timeout: 10_000, env: { CNI_PATH: `${join(root, 'alias-bin')}:${t2.cniPath}` } });
+  assert.equal(looped.status, 127, 'not found, not a loop');
+  assert.match(looped.stderr, /plugin echoer was removed from CNI_PATH during the call/);
+  t2.dispose();
+});
+
+test('the plugin gets SIGPIPE as its caller left it, though the shim ignores it while relaying', () => {
+  const dir = join(root, 'bin-pipe');
+  plugin(dir, 'sigign', 'sed -n "s/^SigIgn:\\t//p" /proc/$$/status');
+  const t = tracer('pipe', [dir]);
+  const ignored = (callerIgnores: boolean): boolean => {
+    const r = spawnSync('/bin/sh', ['-c', `${callerIgnores ? "trap '' PIPE; " : ''}exec "$0"`, join(t.binDir, 'sigign')], { input: '', encoding: 'utf8', env: { CNI_PATH: t.cniPath, PATH: process.env.PATH } });
+    return (BigInt(`0x${r.stdout.trim()}`) & (1n << 12n)) !== 0n; // SIGPIPE is 13
+  };
+  assert.equal(ignored(false), false, 'default, as the caller had it');
+  assert.equal(ignored(true), true, 'ignored, as the caller had it');
   t.dispose();
 });
 

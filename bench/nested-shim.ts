@@ -5,14 +5,17 @@
  *    plugin with its stdio, append an end record),
  *  - a /bin/sh shim doing the same with `date +%s%N` and `>>`,
  *  - a /bin/sh shim that only execs the plugin (the floor of any exec-in-between design),
- *  - cni-trace's own shim (src/plugin/nested.ts), as a delegate's CNI_PATH lookup finds it;
- *    the wrapper's reading of its spool is done between runs, outside the timing,
- * alternated, medians, against `node -e 0` measured in the same run.
+ *  - cni-trace's own shim (wrapper/nested-shim.c, dist/cni-trace-shim, set up by
+ *    src/plugin/nested.ts), as a delegate's CNI_PATH lookup finds it; the wrapper's reading of
+ *    its spool is done between runs, outside the timing,
+ * alternated, medians, against `node -e 0` measured in the same run (NODE_EXTRA_CA_CERTS unset
+ * by benchEnv, as in every bench).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureShim } from '../scripts/build-shim.ts';
 import { NestedTracer } from '../src/plugin/nested.ts';
 import { benchEnv, fmt, median, table } from './stats.ts';
 
@@ -45,9 +48,10 @@ exit $rc
     const execShim = join(dir, 'exec-shim');
     writeFileSync(execShim, `#!/bin/sh\nexec ${PLUGIN}\n`);
     for (const f of [nodeShim, shShim, execShim]) chmodSync(f, 0o755);
-    const tracer = NestedTracer.create(join(dir, 'run'), 'bench', '/usr/lib/cni', ['/usr/lib/cni']);
+    ensureShim();
+    const tracer = NestedTracer.create(join(dir, 'run'), 'bbbbbbbbbbbbbbbb', '/usr/lib/cni', ['/usr/lib/cni']);
     if (typeof tracer === 'string') throw new Error(tracer);
-    const env = { ...benchEnv(), CNI_COMMAND: 'VERSION', TRACEPARENT: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` };
+    const env = { ...benchEnv(), CNI_COMMAND: 'VERSION', CNI_PATH: tracer.cniPath, TRACEPARENT: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` };
     const cases: Array<[string, string, string[]]> = [
       ['node -e 0 (floor)', process.execPath, ['-e', '0']],
       ['host-local VERSION, direct', PLUGIN, []],

@@ -2,13 +2,15 @@
  * The self-contained plugin executable, dist/cni-trace: a copy of the Node binary running this
  * build (the pinned Node 24), stripped of its symbol tables, with the plugin bundle injected as
  * a single executable application blob (https://nodejs.org/api/single-executable-applications.html)
- * carrying a V8 code cache. Measured against a startup snapshot and no cache in
+ * carrying a V8 code cache and the nested-call shim as the asset "nested-shim". Measured against a startup snapshot and no cache in
  * docs/decisions.md ("self-contained executable"). The result is checked by running VERSION.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { SHIM_ASSET } from '../src/plugin/shim-binary.ts';
+import { SHIM_OUT } from './build-shim.ts';
 
 const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -18,10 +20,12 @@ export interface SeaOptions {
   readonly out?: string;
   /** How V8 gets the script: compiled at each start, from a code cache, or a startup snapshot. */
   readonly startup?: 'compile' | 'code-cache' | 'snapshot';
+  /** The compiled nested-call shim to embed (src/plugin/shim-binary.ts reads it back). */
+  readonly shim?: string;
 }
 
 export async function buildSea(opts: SeaOptions = {}): Promise<void> {
-  const { main = 'dist/cni-trace.cjs', out = 'dist/cni-trace', startup = 'code-cache' } = opts;
+  const { main = 'dist/cni-trace.cjs', out = 'dist/cni-trace', startup = 'code-cache', shim = SHIM_OUT } = opts;
   const work = resolve(`${out}.sea`);
   mkdirSync(work, { recursive: true });
   const blob = join(work, 'cni-trace.blob');
@@ -29,6 +33,7 @@ export async function buildSea(opts: SeaOptions = {}): Promise<void> {
   writeFileSync(config, JSON.stringify({
     main: resolve(main), output: blob, disableExperimentalSEAWarning: true,
     useCodeCache: startup === 'code-cache', useSnapshot: startup === 'snapshot',
+    assets: { [SHIM_ASSET]: resolve(shim) },
   }));
   run(process.execPath, ['--experimental-sea-config', config]);
   const tmp = `${out}.tmp`;

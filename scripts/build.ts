@@ -2,17 +2,21 @@
  * Builds the executables with esbuild:
  *  - dist/cni-trace.cjs: the plugin (wrapper/main.ts), one self-contained CommonJS file, so a
  *    CNI call loads one file and no node_modules (docs/decisions.md, "hot path");
+ *  - dist/cni-trace-shim: the nested-call shim, compiled C (scripts/build-shim.ts);
  *  - dist/cni-trace: the same plugin as a self-contained executable (a Node single executable
- *    application with a V8 code cache) that needs no Node on the host — what `cni-trace
- *    install` puts into a CNI bin dir (scripts/build-sea.ts);
+ *    application with a V8 code cache, the shim embedded as an asset) that needs no Node on the
+ *    host — what `cni-trace install` puts into a CNI bin dir (scripts/build-sea.ts);
  *  - dist/cli.js (+ dist/chunks/): the `cni-trace` command, ESM, npm dependencies external,
  *    each command's heavy dependencies in a chunk loaded only when that command runs.
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { buildSea } from './build-sea.ts';
+import { buildShim } from './build-shim.ts';
 
 rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
+
+buildShim();
 
 await build({
   entryPoints: ['wrapper/main.ts'],
@@ -21,6 +25,8 @@ await build({
   platform: 'node',
   target: 'node22',
   format: 'cjs',
+  // src/plugin/shim-binary.ts uses __filename in the bundle; import.meta only in the ES sources.
+  define: { 'import.meta.url': 'undefined' },
   minify: true,
   legalComments: 'none',
   logLevel: 'warning',

@@ -153,9 +153,10 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
  */
 function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, stepSpanId: string, o: ExecOutcome): ExecOutcome {
   for (const { call, parentSpanId } of nested.collect(stepSpanId)) {
-    const killedBy = call.status !== null && call.status > 128 && call.status < 160 ? signalName(call.status - 128) : null;
+    // Exit status and signal come apart from the wait status (the shim's .end), never from a number.
     const outcome: ExecOutcome = {
-      exitCode: killedBy ? null : call.status, signal: killedBy, stdout: call.stdout, stderr: call.stderr, stderrBytes: call.stderr.length,
+      exitCode: call.exitCode, signal: call.signal === null ? null : signalName(call.signal),
+      stdout: call.stdout, stderr: call.stderr, stderrBytes: call.stderrBytes,
       spawnError: null, pid: null, startMono: 0n, endMono: 0n,
     };
     const failed = call.endNs !== null && execFailed(outcome);
@@ -166,9 +167,9 @@ function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, st
 }
 
 /** Only for a nested call that died of a signal: node:os is loaded then, not on every call. */
-function signalName(n: number): string | null {
+function signalName(n: number): string {
   for (const [name, num] of Object.entries(process.getBuiltinModule('node:os').constants.signals)) if (num === n) return name;
-  return null;
+  return `SIG${n}`;
 }
 
 /**

@@ -101,7 +101,7 @@ export class InvocationRecorder {
     this.opts.journal?.append({
       rec: 'step.end', ...key, endNs: String(call.endNs), durationNs: String(call.endNs > call.startNs ? call.endNs - call.startNs : 0n),
       pid: null, exitCode: outcome.exitCode, signal: outcome.signal, status, ...(error ? { error } : {}),
-      stdout: capture(call.stdout, max), stderr: capture(call.stderr, max),
+      stdout: capture(call.stdout, max, call.stdoutBytes), stderr: capture(call.stderr, max, call.stderrBytes),
     });
   }
 

@@ -1,23 +1,26 @@
 /**
- * Nested tracing without root: the shim a NestedTracer writes, run for real by /bin/sh over
- * small sh plugins in a temp dir — what it relays (stdout, stderr, exit status, signal), what
- * it spools, how the wrapper reads it back — and how the views show a nested call.
+ * Nested tracing over the compiled shim (dist/cni-trace-shim, built here when missing), run
+ * for real over small sh plugins in a temp dir — what it relays (stdout, stderr, exit status,
+ * signal), what it spools, how the wrapper reads it back — and how the views show a nested call.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { renderInvocation } from '../../src/cli/show.ts';
 import { invocationJson, invocationLine } from '../../src/cli/tail.ts';
 import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
-import { NestedTracer, parseExportP, shQuote } from '../../src/plugin/nested.ts';
+import { NestedTracer } from '../../src/plugin/nested.ts';
+import { ensureShim } from '../../scripts/build-shim.ts';
 import { installFixtures } from '../support/fixtures.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-nested-'));
+before(() => ensureShim());
 after(() => rmSync(root, { recursive: true, force: true }));
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const STEP = '00f067aa0ba902b7';
@@ -30,24 +33,11 @@ function plugin(dir: string, name: string, body: string): string {
   return file;
 }
 
-function tracer(tag: string, paths: string[]): NestedTracer {
-  const t = NestedTracer.create(join(root, `run-${tag}`), `inv${tag}`, paths.join(':'), paths);
+function tracer(tag: string, paths: string[], runDir = join(root, `run-${tag}`)): NestedTracer {
+  const t = NestedTracer.create(runDir, Buffer.from(tag.padEnd(8, '.')).toString('hex'), paths.join(':'), paths);
   assert.ok(typeof t !== 'string', String(t));
   return t;
 }
-
-test('parseExportP reads back what dash\'s export -p prints, quotes, newlines and all', () => {
-  const env = { A: `it's "q" $x\nnext line \\ back`, B: '', C: "'", D: 'plain', E: "''''" };
-  const r = spawnSync('/bin/sh', ['-c', 'export -p'], { env, encoding: 'utf8' });
-  const parsed = parseExportP(r.stdout);
-  for (const [k, v] of Object.entries(env)) assert.equal(parsed[k], v, k);
-});
-
-test('shQuote survives sh', () => {
-  for (const s of ["a b", "it's", "'", '$HOME `x` "y"', '']) {
-    assert.equal(spawnSync('/bin/sh', ['-c', `printf %s ${shQuote(s)}`], { encoding: 'utf8' }).stdout, s);
-  }
-});
 
 test('the shim relays stdout, stderr and the exit code unchanged, and spools the call for the wrapper', () => {
   const dir = join(root, 'bin-a');
@@ -56,7 +46,7 @@ test('the shim relays stdout, stderr and the exit code unchanged, and spools the
   assert.deepEqual(readdirSync(t.binDir), ['echoer']);
   const stdin = '{"cniVersion":"1.0.0","name":"n","ipam":{"password":"p"}}';
   const r = spawnSync(join(t.binDir, 'echoer'), [], {
-    input: stdin, encoding: 'utf8', env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'A=1', PATH: process.env.PATH, TRACEPARENT: `00-${TRACE}-${STEP}-01` },
+    input: stdin, encoding: 'utf8', env: { CNI_COMMAND: 'ADD', CNI_ARGS: 'A=1', CNI_PATH: t.cniPath, PATH: process.env.PATH, TRACEPARENT: `00-${TRACE}-${STEP}-01` },
   });
   assert.equal(r.status, 3);
   assert.equal(r.stdout, stdin, 'stdout byte for byte');
@@ -66,7 +56,7 @@ test('the shim relays stdout, stderr and the exit code unchanged, and spools the
   assert.equal(parentSpanId, STEP);
   assert.match(call.spanId, /^[0-9a-f]{16}$/);
   assert.equal(r.stderr, `warn from ${join(dir, 'echoer')} with 00-${TRACE}-${call.spanId}-01\n`, 'stderr relayed; the real plugin gets its own span in TRACEPARENT');
-  assert.deepEqual([call.plugin, call.path, call.status], ['echoer', join(dir, 'echoer'), 3]);
+  assert.deepEqual([call.plugin, call.path, call.exitCode, call.signal], ['echoer', join(dir, 'echoer'), 3, null]);
   assert.equal(call.stdin.toString(), stdin);
   assert.equal(call.stdout.toString(), stdin);
   assert.equal(call.stderr.toString(), r.stderr);
@@ -82,9 +72,96 @@ test('a plugin killed by a signal: the shim dies of the same signal (also with n
   const dir = join(root, 'bin-b');
   plugin(dir, 'suicidal', 'kill -TERM $$');
   const t = tracer('b', [dir]);
-  const r = spawnSync(join(t.binDir, 'suicidal'), [], { input: '{}', env: {} });
+  const r = spawnSync(join(t.binDir, 'suicidal'), [], { input: '{}', env: { CNI_PATH: t.cniPath } });
   assert.equal(r.signal, 'SIGTERM');
-  assert.equal(t.collect(STEP)[0]?.call.status, 128 + 15);
+  const { call } = t.collect(STEP)[0]!;
+  assert.deepEqual([call.exitCode, call.signal], [null, 15]);
+  t.dispose();
+});
+
+test('issue 17.4: exit statuses 129-159 stay exit statuses; only a death by signal is relayed as one', () => {
+  const dir = join(root, 'bin-exit');
+  plugin(dir, 'exits', 'exit "$FX_EXIT"');
+  plugin(dir, 'killed', 'kill -"$FX_SIG" $$');
+  const t = tracer('exit', [dir]);
+  for (const code of [137, 143, 147, 148, 149, 150, 159]) {
+    // 147-150 would be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU if read as 128 + N: a stopped shim hangs its caller.
+    const r = spawnSync(join(t.binDir, 'exits'), [], { input: '{}', env: { CNI_PATH: t.cniPath, FX_EXIT: String(code) }, timeout: 20_000 });
+    assert.deepEqual([r.status, r.signal], [code, null], `exit ${code} reaches the caller as exit ${code}`);
+    const { call } = t.collect(STEP)[0]!;
+    assert.deepEqual([call.exitCode, call.signal], [code, null]);
+  }
+  for (const [sig, num] of [['TERM', 15], ['KILL', 9]] as const) {
+    const r = spawnSync(join(t.binDir, 'killed'), [], { input: '{}', env: { CNI_PATH: t.cniPath, FX_SIG: sig }, timeout: 20_000 });
+    assert.deepEqual([r.status, r.signal], [null, `SIG${sig}`]);
+    const { call } = t.collect(STEP)[0]!;
+    assert.deepEqual([call.exitCode, call.signal], [null, num]);
+  }
+  t.dispose();
+});
+
+test('the shim relays 10 MB on stdout and on stderr whole, passes 1 MB of stdin whole, and spools the env exactly', () => {
+  const dir = join(root, 'bin-big');
+  const out = join(root, 'big-out');
+  const err = join(root, 'big-err');
+  writeFileSync(out, Buffer.alloc(10_000_000, 'o').fill('0123456789abcdef', 5_000_000, 5_000_016));
+  writeFileSync(err, Buffer.alloc(10_000_000, 'e').fill('fedcba9876543210', 7_000_000, 7_000_016));
+  // Both streams at once, so the shim must drain them together; stdin's hash on stderr's last line.
+  plugin(dir, 'big', `sum=$(sha256sum | cut -d' ' -f1); cat ${out} & cat ${err} >&2; wait; echo "$sum" >&2`);
+  const t = tracer('big', [dir]);
+  const stdin = Buffer.alloc(1 << 20, 'i').fill('payload', 1000, 1007);
+  const weird = `line one\nline "two" 'three' \\ $HOME \`x\` =eq\n`;
+  const r = spawnSync(join(t.binDir, 'big'), [], { input: stdin, env: { CNI_PATH: t.cniPath, PATH: process.env.PATH, CNI_WEIRD: weird }, maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0);
+  const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+  assert.equal(sha(r.stdout), sha(readFileSync(out)), 'stdout whole');
+  const errText = r.stderr as Buffer;
+  assert.equal(sha(errText.subarray(0, 10_000_000)), sha(readFileSync(err)), 'stderr whole');
+  assert.equal(errText.subarray(10_000_000).toString().trim(), sha(stdin), 'stdin whole');
+  const { call } = t.collect(STEP)[0]!;
+  assert.equal(call.env.CNI_WEIRD, weird, 'the env exactly');
+  assert.equal(sha(call.stdin), sha(stdin));
+  assert.deepEqual([call.stdoutBytes, call.stderrBytes, call.stdout.length, call.stderr.length], [10_000_000, 10_000_065, 1 << 20, 1 << 20], 'totals counted, spool capped at 1 MiB');
+  t.dispose();
+});
+
+test('a tampered shim directory is refused; a calls/ swapped for a link gets nothing spooled; the shim never runs itself', () => {
+  const dir = join(root, 'bin-tamper');
+  plugin(dir, 'echoer', 'cat');
+  const runDir = join(root, 'run-tamper');
+  const t = tracer('tamper', [dir], runDir);
+  // calls/ replaced by a link to a directory of the same owner: the shim runs the plugin untraced.
+  renameSync(join(t.dir, 'calls'), join(t.dir, 'calls.real'));
+  symlinkSync('calls.real', join(t.dir, 'calls'));
+  const r = spawnSync(join(t.binDir, 'echoer'), [], { input: 'in', encoding: 'utf8', env: { CNI_PATH: t.cniPath } });
+  assert.deepEqual([r.status, r.stdout], [0, 'in']);
+  assert.deepEqual(readdirSync(join(t.dir, 'calls.real')), [], 'nothing spooled through the link');
+  t.dispose();
+  // A shim made writable by others is refused on the next call with the same CNI_PATH.
+  const shimDir = readdirSync(runDir).find((n) => n.startsWith('shims-'))!;
+  chmodSync(join(runDir, shimDir, 'shim'), 0o722);
+  assert.match(String(NestedTracer.create(runDir, 'ffffffffffffffff', dir, [dir])), /shim is not a regular file of ours writable only by us: refused$/);
+  chmodSync(join(runDir, shimDir, 'shim'), 0o700);
+  // The shim's own bin dir in CNI_PATH under another name: it must not find (and exec) itself.
+  const t2 = tracer('self', [dir], runDir);
+  symlinkSync(join(runDir, shimDir, 'bin'), join(root, 'alias-bin'));
+  unlinkSync(join(dir, 'echoer'));
+  const looped = spawnSync(join(t2.binDir, 'echoer'), [], { input: '', encoding: 'utf8', timeout: 10_000, env: { CNI_PATH: `${join(root, 'alias-bin')}:${t2.cniPath}` } });
+  assert.equal(looped.status, 127, 'not found, not a loop');
+  assert.match(looped.stderr, /plugin echoer was removed from CNI_PATH during the call/);
+  t2.dispose();
+});
+
+test('the plugin gets SIGPIPE as its caller left it, though the shim ignores it while relaying', () => {
+  const dir = join(root, 'bin-pipe');
+  plugin(dir, 'sigign', 'sed -n "s/^SigIgn:\\t//p" /proc/$$/status');
+  const t = tracer('pipe', [dir]);
+  const ignored = (callerIgnores: boolean): boolean => {
+    const r = spawnSync('/bin/sh', ['-c', `${callerIgnores ? "trap '' PIPE; " : ''}exec "$0"`, join(t.binDir, 'sigign')], { input: '', encoding: 'utf8', env: { CNI_PATH: t.cniPath, PATH: process.env.PATH } });
+    return (BigInt(`0x${r.stdout.trim()}`) & (1n << 12n)) !== 0n; // SIGPIPE is 13
+  };
+  assert.equal(ignored(false), false, 'default, as the caller had it');
+  assert.equal(ignored(true), true, 'ignored, as the caller had it');
   t.dispose();
 });
 
@@ -122,7 +199,7 @@ test('only names libcni would resolve get a shim; a plugin removed after the shi
 test('create refuses an unusable runDir with a reason; scrub takes the shim dir out of a search path', () => {
   const file = join(root, 'a-file');
   writeFileSync(file, '');
-  const refused = NestedTracer.create(join(file, 'run'), 'x', '/usr/lib/cni', ['/usr/lib/cni']);
+  const refused = NestedTracer.create(join(file, 'run'), '0123456789abcdef', '/usr/lib/cni', ['/usr/lib/cni']);
   assert.match(String(refused), /^cannot prepare nested tracing in .*: ENOTDIR$/);
   const t = tracer('e', ['/usr/lib/cni']);
   assert.equal(t.cniPath, `${t.binDir}:/usr/lib/cni`);
@@ -154,7 +231,7 @@ test('the views: tail --json gives each step its parent and depth; show and tail
   assert.match(text, /^ {2}fx-ipam +│/m, 'indented under its caller in the waterfall');
   assert.match(text, /── 0\. ↳ fx-ipam ADD/);
   assert.match(text, new RegExp(`called by: fx-caller \\(span ${json.steps[0]!.spanId}\\)`));
-  assert.deepEqual(readdirSync(join(root, 'run-views')), []);
+  assert.deepEqual(readdirSync(join(root, 'run-views')).filter((n) => !n.startsWith('shims-')), [], 'only the shared shim directory stays');
 
   // The TUI's waterfall indents the nested call under its caller; its tab is marked ↳.
   const React = (await import('react')).default;

@@ -48,11 +48,17 @@ export class Journal {
       this.writeLine(JSON.stringify(record) + '\n');
       return true;
     } catch (e) {
-      this.degraded = true;
       const err = e as NodeJS.ErrnoException;
-      this.opts.onDegraded(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
+      this.degrade(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
       return false;
     }
+  }
+
+  /** Turns the journal off for the rest of the call, reporting `reason` (once). */
+  degrade(reason: string): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.opts.onDegraded(reason);
   }
 
   private writeLine(line: string): void {

@@ -60,7 +60,7 @@ export async function runPlugin(io: PluginIO): Promise<number> {
   } catch (e) {
     const why = `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`;
     if (answer.written) {
-      io.writeStderr(`cni-trace: ${why} (after the answer was written; it stands)\n`);
+      try { io.writeStderr(`cni-trace: ${why} (after the answer was written; it stands)\n`); } catch { /* nowhere left to say it */ }
       return answer.code;
     }
     // Our own bug: the runtime still gets a valid CNI error, without a stack trace.

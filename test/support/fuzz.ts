@@ -26,6 +26,11 @@ export interface FuzzCase {
   readonly expect: { readonly codes: readonly number[]; readonly success: boolean };
 }
 
+/** JSON text of `levels` nested objects ({"a":…}) or arrays, the innermost holding `inner`. */
+export function nested(levels: number, shape: 'objects' | 'arrays', inner = '1'): string {
+  return shape === 'objects' ? '{"a":'.repeat(levels) + inner + '}'.repeat(levels) : '['.repeat(levels) + inner + ']'.repeat(levels);
+}
+
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 function randomBytes(r: () => number, max: number): Buffer {

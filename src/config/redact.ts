@@ -38,7 +38,9 @@ const FRAGMENTS = [
   'secretkey', 'presharedkey', 'sshkey', 'authorization', 'authentication', 'bearer', 'cookie',
 ] as const;
 /** …and on these endings (`accesstoken`, `basicauth`, `proxyauth`, `sessionid`). */
-const ENDINGS = ['token', 'tokens', 'auth', 'sessionid'] as const;
+const ENDINGS = ['token', 'tokens', 'auth', 'sessionid', 'keydata', 'keymaterial'] as const;
+/** …and on a known kind of key run together with "key" (`tlskey`, `sshkeys`; not `monkey`). */
+const KEY_RUN = /(tls|ssh|api|private|access|secret|preshared|public|signing|encryption|master|auth|session|client|server|shared|root|wg)keys?(data|material|pem)?$/;
 
 /** A key whose last word is one of these holds where a credential is, not the credential. */
 const PATH_WORDS = new Set(['file', 'files', 'path', 'paths', 'dir', 'directory', 'filename', 'filepath']);
@@ -65,7 +67,7 @@ function judge(key: string, extras: readonly string[]): boolean {
   if (PATH_WORDS.has(last)) return false;
   if (LAST_WORDS.has(last) || words.some((w) => CREDENTIAL_WORDS.has(w))) return true;
   if (words.includes('session') && words[words.indexOf('session') + 1] === 'id') return true;
-  return FRAGMENTS.some((f) => flat.includes(f)) || ENDINGS.some((e) => flat.endsWith(e));
+  return FRAGMENTS.some((f) => flat.includes(f)) || ENDINGS.some((e) => flat.endsWith(e)) || KEY_RUN.test(flat);
 }
 
 /**

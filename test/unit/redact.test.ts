@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentialKeyMatcher, keyWords, REDACTED, redactCniArgs, redactJson, redactStreamText, redactText, TOO_DEEP } from '../../src/config/redact.ts';
 import type { Json } from '../../src/config/wrapper-entry.ts';
+import { CREDENTIAL_NAMES, STYLES } from '../support/fuzz.ts';
 
 const isCredential = credentialKeyMatcher();
 
@@ -31,7 +32,7 @@ const DECISIONS: ReadonlyArray<readonly [string, boolean, string]> = [
   ['jwt', true, 'word'], ['jwtToken', true, 'word'], ['creds', true, 'word'], ['awsCreds', true, 'word'], ['credentials', true, 'word'], ['credential_id', true, 'word'],
   ['dsn', true, 'word'], ['databaseDSN', true, 'word'], ['cookie', true, 'word'], ['Set-Cookie', true, 'header style'], ['bearer', true, 'word'],
   ['pass', true, 'last word pass'], ['dbPass', true, 'last word pass'], ['pwd', true, 'word'], ['session', true, 'last word session'], ['sessionId', true, 'session id'], ['session_key', true, 'last word key'],
-  ['otp', true, 'word'],
+  ['otp', true, 'word'], ['keyData', true, 'ending keydata'], ['key_material', true, 'ending keymaterial'], ['tlskey', true, 'a kind of key run together'],
   ['keyFile', false, 'a path to a key is not the key'], ['key_file', false, 'path'], ['etcd_key_file', false, 'path'], ['tokenPath', false, 'path'], ['passwordFile', false, 'path'],
   ['credentialsDir', false, 'path'], ['keyring_path', false, 'path'],
   ['monkey', false, 'one word, not key'], ['authority', false, 'a URL part, not a credential'], ['author', false, 'not auth'], ['tokenizer', false, 'not token'],
@@ -130,16 +131,6 @@ test('redactCniArgs uses the extra fragments', () => {
   const m = credentialKeyMatcher(['license']);
   assert.equal(redactCniArgs('LICENSE=abc;A=b', m), 'LICENSE=[REDACTED];A=b');
 });
-
-/** A credential name in the styles configs, headers and env use. */
-const STYLES: ReadonlyArray<(words: readonly string[]) => string> = [
-  (w) => w.join(''), // run together
-  (w) => w.map((x, i) => (i === 0 ? x : x[0]!.toUpperCase() + x.slice(1))).join(''), // camelCase
-  (w) => w.map((x) => x[0]!.toUpperCase() + x.slice(1)).join(''), // PascalCase
-  (w) => w.join('_'), (w) => w.join('_').toUpperCase(), (w) => w.join('-'), (w) => w.join('.'),
-  (w) => w.map((x) => x[0]!.toUpperCase() + x.slice(1)).join('-'), // header style
-];
-const CREDENTIAL_NAMES = [['password'], ['api', 'key'], ['basic', 'auth'], ['proxy', 'auth'], ['x', 'auth'], ['ssh', 'keys'], ['jwt'], ['creds'], ['dsn'], ['access', 'token'], ['client', 'secret'], ['authorization'], ['private', 'key'], ['session', 'id']];
 
 /** Places a credential can stand in a config; each returns the config holding `secret` under (or as the value of) `name`. */
 const POSITIONS: ReadonlyArray<readonly [string, (name: string, secret: string) => Json]> = [

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/agent.ts';
 import { agentHelp, resolveConfig, SETTINGS } from '../agent/config.ts';
 import { runAgent } from '../agent/run.ts';
+import { redactUrlsIn } from '../config/redact.ts';
 
 export async function agentCommand(args: string[]): Promise<number> {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { once: { type: 'boolean' }, status: { type: 'boolean' }, help: { type: 'boolean' } };
@@ -28,7 +29,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       return 1;
     }
     const age = (Date.now() - Date.parse(status.updatedAt)) / 1000;
-    console.log(`agent pid ${status.pid}, started ${status.startedAt}, status written ${age.toFixed(0)} s ago, exporting to ${status.endpoint}`);
+    console.log(`agent pid ${status.pid}, started ${status.startedAt}, status written ${age.toFixed(0)} s ago, exporting to ${redactUrlsIn(status.endpoint)}`);
     console.log(statusLine(status));
     return 0;
   }

@@ -94,6 +94,17 @@ const TEXT_PAIR = /(["']?)([A-Za-z][\w.-]*)\1(\s*[:=]\s*)((?:Bearer|Basic|Digest
 /** An auth scheme's credentials on their own; the token must look like one (a digit, a sign or mixed case), not a word. */
 const AUTH_SCHEME = /\b(Bearer|Basic|Digest) +([A-Za-z0-9._~+/=-]*[0-9._~+/=A-Z-][A-Za-z0-9._~+/=-]*)/g;
 
+let builtIn: ((key: string) => boolean) | null = null;
+
+/**
+ * URLs in a line the agent or the CLI prints (an endpoint, an exporter's error), with the
+ * built-in rule: OTEL_EXPORTER_OTLP_ENDPOINT may carry user-info or `?token=`.
+ */
+export function redactUrlsIn(text: string): string {
+  builtIn ??= credentialKeyMatcher();
+  return redactUrls(text, builtIn);
+}
+
 /** URL user-info (`user:[REDACTED]@`, a lone token `[REDACTED]@`) and credential query parameters. */
 function redactUrls(s: string, isCredential: (key: string) => boolean): string {
   if (!s.includes('://')) return s;

@@ -38,9 +38,9 @@ const FRAGMENTS = [
   'secretkey', 'presharedkey', 'sshkey', 'authorization', 'authentication', 'bearer', 'cookie',
 ] as const;
 /** …and on these endings (`accesstoken`, `basicauth`, `proxyauth`, `sessionid`). */
-const ENDINGS = ['token', 'tokens', 'auth', 'sessionid', 'keydata', 'keymaterial'] as const;
+const ENDINGS = ['token', 'tokens', 'auth', 'sessionid'] as const;
 /** …and on a known kind of key run together with "key" (`tlskey`, `sshkeys`; not `monkey`). */
-const KEY_RUN = /(tls|ssh|api|private|access|secret|preshared|public|signing|encryption|master|auth|session|client|server|shared|root|wg)keys?(data|material|pem)?$/;
+const KEY_KINDS = ['tls', 'ssh', 'api', 'private', 'access', 'secret', 'preshared', 'public', 'signing', 'encryption', 'master', 'auth', 'session', 'client', 'server', 'shared', 'root', 'wg'] as const;
 
 /** A key whose last word is one of these holds where a credential is, not the credential. */
 const PATH_WORDS = new Set(['file', 'files', 'path', 'paths', 'dir', 'directory', 'filename', 'filepath']);
@@ -49,14 +49,43 @@ function normalise(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
-/** The words of a key in any style, lower-cased; runs of digits are dropped (`key2` is `key`). */
+const isLower = (c: string | undefined): boolean => c !== undefined && c >= 'a' && c <= 'z';
+const isUpper = (c: string | undefined): boolean => c !== undefined && c >= 'A' && c <= 'Z';
+
+/**
+ * The words of a key in any style, lower-cased: a word ends at anything not a letter (digits
+ * too: `key2` is `key`), before a capital after a small letter (`basicAuth`), and before the
+ * last capital of a run followed by a small letter (`APIKey`). A loop, not regular
+ * expressions: this runs on the first keys of every call, before any regex is compiled.
+ */
 export function keyWords(key: string): string[] {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z]+/)
-    .filter((w) => w !== '');
+  const words: string[] = [];
+  let word = '';
+  for (let i = 0; i < key.length; i++) {
+    const c = key[i]!;
+    if (!isLower(c) && !isUpper(c)) {
+      if (word) words.push(word);
+      word = '';
+      continue;
+    }
+    if (isUpper(c) && word && (isLower(key[i - 1]) || (isUpper(key[i - 1]) && isLower(key[i + 1])))) {
+      words.push(word);
+      word = '';
+    }
+    word += c.toLowerCase();
+  }
+  if (word) words.push(word);
+  return words;
+}
+
+/** `tlskey`, `sshkeys`, `wgkeydata`: a known kind of key run together with "key". */
+function keyRun(flat: string): boolean {
+  let f = flat;
+  for (const tail of ['data', 'material', 'pem']) if (f.endsWith(tail)) { f = f.slice(0, -tail.length); break; }
+  if (f.endsWith('keys')) f = f.slice(0, -4);
+  else if (f.endsWith('key')) f = f.slice(0, -3);
+  else return false;
+  return f === '' || KEY_KINDS.some((k) => f.endsWith(k));
 }
 
 function judge(key: string, extras: readonly string[]): boolean {
@@ -67,7 +96,7 @@ function judge(key: string, extras: readonly string[]): boolean {
   if (PATH_WORDS.has(last)) return false;
   if (LAST_WORDS.has(last) || words.some((w) => CREDENTIAL_WORDS.has(w))) return true;
   if (words.includes('session') && words[words.indexOf('session') + 1] === 'id') return true;
-  return FRAGMENTS.some((f) => flat.includes(f)) || ENDINGS.some((e) => flat.endsWith(e)) || KEY_RUN.test(flat);
+  return FRAGMENTS.some((f) => flat.includes(f)) || ENDINGS.some((e) => flat.endsWith(e)) || keyRun(flat);
 }
 
 /**
@@ -125,6 +154,7 @@ function safeDecode(s: string): string {
  * flag) whose name is a credential loses all of its value; otherwise as free text.
  */
 function redactString(s: string, isCredential: (key: string) => boolean): string {
+  if (!s.includes('://') && !credentialBeforeSeparator(s, isCredential)) return s; // most strings: no regex at all
   const pair = /^(\s*-{0,2}([A-Za-z][\w.-]*)\s*[:=]\s*)\S/.exec(s);
   if (pair && !s.startsWith(`${pair[2]}://`) && isCredential(pair[2]!)) return `${pair[1]}${REDACTED}`;
   return redactText(s, isCredential);
@@ -136,12 +166,28 @@ function redactString(s: string, isCredential: (key: string) => boolean): string
  */
 export function redactText(s: string, isCredential: (key: string) => boolean): string {
   let out = redactUrls(s, isCredential);
-  if (out.includes(':') || out.includes('=')) {
+  if (credentialBeforeSeparator(out, isCredential)) {
     out = out.replace(TEXT_PAIR, (all, q: string, name: string, sep: string, value: string) =>
       value.startsWith('//') || value.startsWith('[REDACTED') || !isCredential(name) ? all : `${q}${name}${q}${sep}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
   }
-  if (/Bearer|Basic|Digest/.test(out)) out = out.replace(AUTH_SCHEME, `$1 ${REDACTED}`);
+  if (out.includes('Bearer') || out.includes('Basic') || out.includes('Digest')) out = out.replace(AUTH_SCHEME, `$1 ${REDACTED}`);
   return out;
+}
+
+const isNameChar = (c: string | undefined): boolean => c !== undefined && (isLower(c) || isUpper(c) || (c >= '0' && c <= '9') || c === '_' || c === '.' || c === '-');
+
+/** Does a credential name (optionally quoted) stand before some ':' or '=' in `s`? A scan that spares the pair regexes their work. */
+function credentialBeforeSeparator(s: string, isCredential: (key: string) => boolean): boolean {
+  for (let i = s.indexOf(':') < 0 ? s.indexOf('=') : 0; i >= 0 && i < s.length; i++) {
+    if (s[i] !== ':' && s[i] !== '=') continue;
+    let end = i;
+    while (end > 0 && s[end - 1] === ' ') end--;
+    if (s[end - 1] === '"' || s[end - 1] === "'") end--;
+    let start = end;
+    while (start > 0 && isNameChar(s[start - 1])) start--;
+    if (start < end && isCredential(s.slice(start, end))) return true;
+  }
+  return false;
 }
 
 /** Sets own property `k` even when it is `__proto__` (JSON.parse makes such keys). */

@@ -12,6 +12,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { redactUrlsIn } from '../config/redact.ts';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { writeFileAtomic } from '../fs/atomic-write.ts';
@@ -348,9 +349,9 @@ export class Agent {
     const oldest = [...this.endedAtNs.values()].reduce((m, v) => (m === null || v < m ? v : m), null as bigint | null);
     const nowNs = BigInt(this.now()) * 1_000_000n;
     return {
-      pid: process.pid, startedAt: this.startedAt, updatedAt: new Date(this.now()).toISOString(), endpoint: this.cfg.tracesUrl,
+      pid: process.pid, startedAt: this.startedAt, updatedAt: new Date(this.now()).toISOString(), endpoint: redactUrlsIn(this.cfg.tracesUrl),
       ...this.stats, skippedLines: this.source.skipped, queued: this.queue.length, inFlight: this.open.size,
-      lagSeconds: oldest === null ? 0 : Math.max(0, Number(nowNs - oldest) / 1e9), backlogBytes: this.source.backlogBytes(), lastError: this.lastError,
+      lagSeconds: oldest === null ? 0 : Math.max(0, Number(nowNs - oldest) / 1e9), backlogBytes: this.source.backlogBytes(), lastError: this.lastError === null ? null : redactUrlsIn(this.lastError),
     };
   }
 

@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { DEFAULTS } from '../config/wrapper-entry.ts';
+import { redactUrlsIn } from '../config/redact.ts';
 import { parseDuration } from '../view/duration.ts';
 
 /** The OTLP/HTTP encodings the agent speaks (OTEL_EXPORTER_OTLP_PROTOCOL's values but grpc). */
@@ -135,7 +136,7 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
   try {
     new URL(tracesUrl);
   } catch {
-    throw new Error(`the OTLP traces endpoint is not a URL: "${tracesUrl}"`);
+    throw new Error(`the OTLP traces endpoint is not a URL: "${redactUrlsIn(tracesUrl)}"`);
   }
   const resource = keyValues(flags, env, SETTINGS.resourceAttribute);
   return {
@@ -194,7 +195,7 @@ function metricsUrl(flags: Flags, env: NodeJS.ProcessEnv, base: string): string 
   try {
     new URL(url);
   } catch {
-    throw new Error(`the OTLP metrics endpoint is not a URL: "${url}"`);
+    throw new Error(`the OTLP metrics endpoint is not a URL: "${redactUrlsIn(url)}"`);
   }
   return url;
 }

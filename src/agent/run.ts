@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, statusLine } from './agent.ts';
 import { describeHeaders, type AgentConfig } from './config.ts';
 import { otlpSink, type SpanSink } from './exporter.ts';
+import { redactUrlsIn } from '../config/redact.ts';
 
 /** service.name, host.name, k8s.node.name, then OTEL_RESOURCE_ATTRIBUTES / --resource-attribute. */
 export function agentResource(cfg: AgentConfig): Resource {
@@ -30,7 +31,8 @@ export interface RunOptions {
 
 /** Runs the agent; resolves to the exit code. */
 export async function runAgent(cfg: AgentConfig, opts: RunOptions): Promise<number> {
-  const { log } = opts;
+  // Every line the agent logs names endpoints without their user-info or credential parameters.
+  const log = (line: string): void => opts.log(redactUrlsIn(line));
   if (cfg.disabled) {
     log('OTEL_SDK_DISABLED is true: reading and exporting nothing');
     if (!cfg.once) await opts.stopped;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/agent.ts';
 import { agentHelp, resolveConfig, SETTINGS, type Flags } from '../agent/config.ts';
 import { runAgent } from '../agent/run.ts';
+import { redactUrlsIn } from '../config/redact.ts';
 import type { CliCommand } from './command.ts';
 
 const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { once: { type: 'boolean' }, status: { type: 'boolean' } };
@@ -30,7 +31,7 @@ async function agentCommand(values: Flags): Promise<number> {
       return 1;
     }
     const age = (Date.now() - Date.parse(status.updatedAt)) / 1000;
-    console.log(`agent pid ${status.pid}, started ${status.startedAt}, status written ${age.toFixed(0)} s ago, exporting to ${status.endpoint}`);
+    console.log(`agent pid ${status.pid}, started ${status.startedAt}, status written ${age.toFixed(0)} s ago, exporting to ${redactUrlsIn(status.endpoint)}`);
     console.log(statusLine(status));
     return 0;
   }

@@ -9,6 +9,7 @@ import { accessSync, constants, lstatSync, readFileSync, statfsSync } from 'node
 import { join } from 'node:path';
 import { isWrapped, parseConflist } from './conflist.ts';
 import { runtimeConflist } from './conf-dir.ts';
+import { redactUrlsIn } from '../config/redact.ts';
 import { findInPath } from '../invoke/find.ts';
 import { parseWrapperEntry, type JsonObject } from '../config/wrapper-entry.ts';
 import { processAlive } from '../journal/invocations.ts';
@@ -116,10 +117,11 @@ function agentCheck(stateDir: string): Check {
   return ok(name, `running (pid ${status.pid}), lag ${lag.toFixed(1)} s, backlog ${status.backlogBytes ?? 0} bytes`);
 }
 
-async function collectorCheck(url: string): Promise<Check> {
+async function collectorCheck(endpoint: string): Promise<Check> {
   const name = 'collector';
+  const url = redactUrlsIn(endpoint); // as shown; the request goes to the endpoint itself
   try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceSpans":[]}', signal: AbortSignal.timeout(5000) });
+    const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceSpans":[]}', signal: AbortSignal.timeout(5000) });
     if (res.ok) return ok(name, `${url} accepts OTLP/HTTP (HTTP ${res.status})`);
     return bad(name, 'fail', `${url} answered HTTP ${res.status}`, 'point OTEL_EXPORTER_OTLP_ENDPOINT at an OTLP/HTTP receiver (the collector\'s port 4318)');
   } catch (e) {

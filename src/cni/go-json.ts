@@ -9,7 +9,20 @@
  */
 import { goQuote } from './go-format.ts';
 
-class SyntaxErr extends Error {}
+/** Go's encoding/json maxNestingDepth: one level deeper is "exceeded max depth". */
+export const GO_MAX_DEPTH = 10_000;
+
+class SyntaxErr extends Error {
+  /** Where the scanner stopped: the index of the offending character (or the length at the end). */
+  readonly at: number;
+  /** The scanner's wording without the character: "looking for beginning of value". */
+  readonly context: string;
+  constructor(message: string, at: number, context: string) {
+    super(message);
+    this.at = at;
+    this.context = context;
+  }
+}
 
 /** Go's quoteChar: 'x', '\'' and '"'; other characters as strconv.Quote writes them. */
 function quoteChar(ch: string): string {
@@ -20,7 +33,13 @@ function quoteChar(ch: string): string {
 
 type Value = { kind: 'object'; members: Array<[string, Value]> } | { kind: 'array' | 'string' | 'bool' | 'null' } | { kind: 'number'; raw: string };
 
-/** A recursive-descent reader whose error texts are the scanner's. */
+/** An open container while reading: an object collects its members (only the top one's are used). */
+type Frame = { kind: 'object'; members: Array<[string, Value]>; key: string } | { kind: 'array' };
+
+/**
+ * A reader whose error texts are the scanner's. It keeps its own stack of open containers
+ * instead of recursing, so it reads any depth Go reads and refuses the one level more as Go does.
+ */
 class Reader {
   private i = 0;
   private readonly s: string;
@@ -33,8 +52,8 @@ class Reader {
   private fail(context: string): never {
     // Past the end the scanner sees a space: inside a number, a literal or an escape that is
     // an invalid character; anywhere else it is skipped and the input is merely incomplete.
-    if (this.atEnd() && !/numeric|expecting|escape/.test(context)) throw new SyntaxErr('unexpected end of JSON input');
-    throw new SyntaxErr(`invalid character ${quoteChar(this.peek())} ${context}`);
+    if (this.atEnd() && !/numeric|expecting|escape/.test(context)) throw new SyntaxErr('unexpected end of JSON input', this.i, 'unexpected end of JSON input');
+    throw new SyntaxErr(`invalid character ${quoteChar(this.peek())} ${context}`, this.i, context);
   }
 
   private ws(): void {
@@ -42,61 +61,76 @@ class Reader {
   }
 
   top(): Value {
-    this.ws();
     const v = this.value();
     this.ws();
     if (!this.atEnd()) this.fail('after top-level value');
     return v;
   }
 
+  /** One value, containers included, without recursion. */
   private value(): Value {
-    const c = this.peek();
-    if (this.atEnd()) this.fail('looking for beginning of value');
-    if (c === '{') return this.object();
-    if (c === '[') return this.array();
+    const stack: Frame[] = [];
+    for (;;) {
+      this.ws();
+      const c = this.peek();
+      if (this.atEnd()) this.fail('looking for beginning of value');
+      let v: Value;
+      if (c === '{' || c === '[') {
+        if (stack.length >= GO_MAX_DEPTH) this.fail('exceeded max depth');
+        this.i++;
+        this.ws();
+        const close = c === '{' ? '}' : ']';
+        if (this.peek() === close && !this.atEnd()) {
+          this.i++;
+          v = c === '{' ? { kind: 'object', members: [] } : { kind: 'array' };
+        } else {
+          stack.push(c === '{' ? { kind: 'object', members: [], key: this.key() } : { kind: 'array' });
+          continue;
+        }
+      } else {
+        v = this.scalar(c);
+      }
+      // Close every container this value completes; stop at the next member or element.
+      for (;;) {
+        const open = stack[stack.length - 1];
+        if (!open) return v;
+        if (open.kind === 'object' && stack.length === 1) open.members.push([open.key, v]);
+        this.ws();
+        const d = this.peek();
+        if (!this.atEnd() && d === ',') {
+          this.i++;
+          if (open.kind === 'object') open.key = this.key();
+          break;
+        }
+        if (!this.atEnd() && d === (open.kind === 'object' ? '}' : ']')) {
+          this.i++;
+          stack.pop();
+          v = open.kind === 'object' ? { kind: 'object', members: open.members } : { kind: 'array' };
+          continue;
+        }
+        this.fail(open.kind === 'object' ? 'after object key:value pair' : 'after array element');
+      }
+    }
+  }
+
+  /** An object key and its colon. */
+  private key(): string {
+    this.ws();
+    if (this.peek() !== '"' || this.atEnd()) this.fail('looking for beginning of object key string');
+    const key = this.string();
+    this.ws();
+    if (this.peek() !== ':' || this.atEnd()) this.fail('after object key');
+    this.i++;
+    return key;
+  }
+
+  private scalar(c: string): Value {
     if (c === '"') { this.string(); return { kind: 'string' }; }
     if (c === '-' || (c >= '0' && c <= '9')) return { kind: 'number', raw: this.number() };
     if (c === 't') { this.literal('true'); return { kind: 'bool' }; }
     if (c === 'f') { this.literal('false'); return { kind: 'bool' }; }
     if (c === 'n') { this.literal('null'); return { kind: 'null' }; }
     return this.fail('looking for beginning of value');
-  }
-
-  private object(): Value {
-    this.i++;
-    const members: Array<[string, Value]> = [];
-    this.ws();
-    if (this.peek() === '}' && !this.atEnd()) { this.i++; return { kind: 'object', members }; }
-    for (;;) {
-      this.ws();
-      if (this.peek() !== '"' || this.atEnd()) this.fail('looking for beginning of object key string');
-      const key = this.string();
-      this.ws();
-      if (this.peek() !== ':' || this.atEnd()) this.fail('after object key');
-      this.i++;
-      this.ws();
-      members.push([key, this.value()]);
-      this.ws();
-      const c = this.peek();
-      if (!this.atEnd() && c === ',') { this.i++; continue; }
-      if (!this.atEnd() && c === '}') { this.i++; return { kind: 'object', members }; }
-      this.fail('after object key:value pair');
-    }
-  }
-
-  private array(): Value {
-    this.i++;
-    this.ws();
-    if (this.peek() === ']' && !this.atEnd()) { this.i++; return { kind: 'array' }; }
-    for (;;) {
-      this.ws();
-      this.value();
-      this.ws();
-      const c = this.peek();
-      if (!this.atEnd() && c === ',') { this.i++; continue; }
-      if (!this.atEnd() && c === ']') { this.i++; return { kind: 'array' }; }
-      this.fail('after array element');
-    }
   }
 
   private string(): string {
@@ -156,6 +190,64 @@ class Reader {
       this.i++;
     }
   }
+}
+
+/** Where and why Go's scanner stops on `text`, or null when it is valid JSON. */
+export interface GoSyntaxError {
+  /** Go's message, quoting the offending character ("invalid character 'x' looking for …"). */
+  readonly message: string;
+  /** The scanner's context without the character ("looking for beginning of value"). */
+  readonly context: string;
+  /** 1-based line and column of the offending character (past the end: where the input ends). */
+  readonly line: number;
+  readonly column: number;
+}
+
+export function goSyntaxError(text: string): GoSyntaxError | null {
+  try {
+    new Reader(text).top();
+    return null;
+  } catch (e) {
+    if (!(e instanceof SyntaxErr)) throw e;
+    const before = text.slice(0, e.at);
+    const line = before.split('\n').length;
+    return { message: e.message, context: e.context, line, column: e.at - before.lastIndexOf('\n') };
+  }
+}
+
+/**
+ * Why `text` is not JSON and where, in the scanner's words but without the offending
+ * character: the message reaches kubelet events and must not quote config bytes.
+ */
+export function describeSyntaxError(text: string): string {
+  const e = goSyntaxError(text);
+  if (!e) return 'invalid JSON';
+  const what = e.context === 'unexpected end of JSON input' ? e.context : `invalid character ${e.context}`;
+  return `${what} at line ${e.line}, column ${e.column}`;
+}
+
+/**
+ * For JSON that parsed: Go's error when it nests deeper than GO_MAX_DEPTH, else null. Each
+ * level takes two bytes, so shorter input is never scanned (the common case costs nothing).
+ */
+export function goDepthError(bytes: Buffer): string | null {
+  if (bytes.length <= 2 * GO_MAX_DEPTH) return null;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++;
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x7b || b === 0x5b) {
+      if (++depth > GO_MAX_DEPTH) return `invalid character ${quoteChar(String.fromCharCode(b))} exceeded max depth`;
+    } else if (b === 0x7d || b === 0x5d) {
+      depth--;
+    }
+  }
+  return null;
 }
 
 const FIELDS = [['code', 'uint'], ['msg', 'string'], ['details', 'string']] as const;

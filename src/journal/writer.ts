@@ -51,11 +51,17 @@ export class Journal {
       this.writeLine(bytes);
       return true;
     } catch (e) {
-      this.degraded = true;
       const err = e as NodeJS.ErrnoException;
-      this.opts.onDegraded(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
+      this.degrade(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
       return false;
     }
+  }
+
+  /** Turns the journal off for the rest of the call, reporting `reason` (once). */
+  degrade(reason: string): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.opts.onDegraded(reason);
   }
 
   private writeLine(bytes: Buffer): void {

@@ -8,7 +8,8 @@
 import { splitCniPath, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts';
 import { goExitText, goQuote } from '../cni/go-format.ts';
-import { goDecodeErrorStructError } from '../cni/go-json.ts';
+import { goDecodeErrorStructError, goDepthError, goSyntaxError } from '../cni/go-json.ts';
+import { stringifyJson } from '../cni/json-text.ts';
 import { versionAtLeast } from '../cni/version.ts';
 import { deriveDelegateConfig } from '../config/derive.ts';
 import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';
@@ -129,7 +130,7 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
   const step = recorder.stepBegin(index, delegate.type, found.path, config);
   const ran = await ctx.exec.run({
     path: found.path,
-    stdin: JSON.stringify(config),
+    stdin: stringifyJson(config),
     env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}) }),
     onStderr: ctx.forwardStderr,
     ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
@@ -196,14 +197,20 @@ export function delegateFailure(o: ExecOutcome, cniVersion: string): StepFailure
   return { failed: true, stdout: errorJson(error, cniVersion), exitCode, error };
 }
 
-/** libcni's fixupResultVersion: a result is a JSON object; one without cniVersion gets the config's. */
+/**
+ * libcni's fixupResultVersion: a result is a JSON object; one without cniVersion gets the
+ * config's. Undecodable or deeper than Go decodes, it fails with Go's words, as libcni does.
+ */
 function parseResult(stdout: Buffer, cniVersion: string): { result: Json } | { error: CniError } {
   let parsed: unknown;
+  const text = stdout.toString('utf8');
   try {
-    parsed = JSON.parse(stdout.toString('utf8'));
-  } catch (e) {
-    return { error: cniError(ErrorCode.Internal, `failed to unmarshal raw result: ${(e as Error).message}`) };
+    parsed = JSON.parse(text);
+  } catch {
+    return { error: cniError(ErrorCode.Internal, `failed to unmarshal raw result: ${goSyntaxError(text)?.message ?? 'invalid JSON'}`) };
   }
+  const deep = goDepthError(stdout);
+  if (deep) return { error: cniError(ErrorCode.Internal, `failed to unmarshal raw result: ${deep}`) };
   const result = (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : {}) as JsonObject;
   if (typeof result.cniVersion !== 'string' || result.cniVersion === '') result.cniVersion = cniVersion;
   return { result };

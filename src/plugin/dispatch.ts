@@ -6,6 +6,7 @@
  */
 import { readCniEnv, splitCniPath, validateNetworkName, type CniEnv } from '../cni/env.ts';
 import { cniError, errorJson, ErrorCode, isCniError, type CniError } from '../cni/errors.ts';
+import { describeSyntaxError, goDepthError } from '../cni/go-json.ts';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast, versionInfoJson } from '../cni/version.ts';
 import { credentialKeyMatcher } from '../config/redact.ts';
 import { DEFAULTS, parseWrapperEntry, type JsonObject, type WrapperEntry } from '../config/wrapper-entry.ts';
@@ -29,24 +30,48 @@ export interface PluginIO {
   readonly nestedTracing?: boolean;
 }
 
-/** Runs one CNI call; resolves to the process exit code. Never rejects. */
-export async function runPlugin(io: PluginIO): Promise<number> {
-  try {
-    return await dispatch(io);
-  } catch (e) {
-    // Our own bug: the runtime still gets a valid CNI error, without a stack trace.
-    const error = cniError(ErrorCode.Internal, `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`);
-    io.writeStdout(errorJson(error, LATEST_VERSION));
-    return 1;
+/**
+ * stdout as the runtime reads it: exactly one document. A second write is dropped — one
+ * internal fault after the answer went out must not append another.
+ */
+class Answer {
+  written = false;
+  /** The exit code that goes with what was written. */
+  code = 1;
+  private readonly io: PluginIO;
+  constructor(io: PluginIO) { this.io = io; }
+
+  send(text: string | Buffer, code: number): number {
+    if (!this.written) {
+      this.written = true;
+      this.code = code;
+      this.io.writeStdout(text);
+    }
+    return this.code;
   }
 }
 
-async function dispatch(io: PluginIO): Promise<number> {
+/** Runs one CNI call; resolves to the process exit code. Never rejects. */
+export async function runPlugin(io: PluginIO): Promise<number> {
+  const answer = new Answer(io);
+  try {
+    return await dispatch(io, answer);
+  } catch (e) {
+    const why = `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`;
+    if (answer.written) {
+      try { io.writeStderr(`cni-trace: ${why} (after the answer was written; it stands)\n`); } catch { /* nowhere left to say it */ }
+      return answer.code;
+    }
+    // Our own bug: the runtime still gets a valid CNI error, without a stack trace.
+    return answer.send(errorJson(cniError(ErrorCode.Internal, why), LATEST_VERSION), 1);
+  }
+}
+
+async function dispatch(io: PluginIO, answer: Answer): Promise<number> {
   const command = io.env.CNI_COMMAND;
   if (command === 'VERSION') {
     // Needs no valid env: podman probes with CNI_NETNS=dummy and friends.
-    io.writeStdout(versionInfoJson());
-    return 0;
+    return answer.send(versionInfoJson(), 0);
   }
   if (!command) {
     io.writeStderr(`CNI plugin ${PRODUCT} v${VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
@@ -57,23 +82,30 @@ async function dispatch(io: PluginIO): Promise<number> {
   const conf = decodeConfig(stdin);
   const cniVersion = !isCniError(conf) && typeof conf.cniVersion === 'string' && conf.cniVersion ? conf.cniVersion : LATEST_VERSION;
   // skel's order: env first, then the config.
-  if (isCniError(env)) return finishEarly(io, env, cniVersion, conf);
-  if (isCniError(conf)) return finishEarly(io, conf, cniVersion, null);
+  if (isCniError(env)) return finishEarly(io, answer, env, cniVersion, conf);
+  if (isCniError(conf)) return finishEarly(io, answer, conf, cniVersion, null);
   const versionError = checkVersion(env, conf);
-  if (versionError) return finishEarly(io, versionError, cniVersion, null);
+  if (versionError) return finishEarly(io, answer, versionError, cniVersion, null);
   const entry = parseWrapperEntry(conf);
-  if (isCniError(entry)) return finishEarly(io, entry, cniVersion, null);
-  return runTraced(io, env, entry);
+  if (isCniError(entry)) return finishEarly(io, answer, entry, cniVersion, null);
+  return runTraced(io, answer, env, entry);
 }
 
-/** Decodes stdin: code 6 for bad JSON, code 7 for a missing or invalid network name. */
+/**
+ * Decodes stdin as skel's validateConfig does: code 6 for bad JSON (named by kind and
+ * position, never by quoting the bytes: the message reaches kubelet events) and for JSON
+ * deeper than Go decodes; code 7 for a missing or invalid network name.
+ */
 function decodeConfig(stdin: Buffer): JsonObject | CniError {
   let parsed: unknown;
+  const text = stdin.toString('utf8');
   try {
-    parsed = JSON.parse(stdin.toString('utf8'));
-  } catch (e) {
-    return cniError(ErrorCode.DecodingFailure, `error unmarshall network config: ${(e as Error).message}`);
+    parsed = JSON.parse(text);
+  } catch {
+    return cniError(ErrorCode.DecodingFailure, `error unmarshall network config: ${describeSyntaxError(text)}`);
   }
+  const deep = goDepthError(stdin);
+  if (deep) return cniError(ErrorCode.DecodingFailure, `error unmarshall network config: ${deep}`);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return cniError(ErrorCode.DecodingFailure, 'error unmarshall network config: not a JSON object');
   }
@@ -99,16 +131,18 @@ function checkVersion(env: CniEnv, conf: JsonObject): CniError | null {
 
 /**
  * A call refused before any delegate ran: print the error, and journal it (begin and end,
- * no steps) when the config is readable enough to say where the journal is.
+ * no steps) when the config is readable enough to say where the journal is — redacted with
+ * the entry's own `redact` list as far as it can be read (more redaction is the safe side).
  */
-function finishEarly(io: PluginIO, error: CniError, cniVersion: string, conf: JsonObject | CniError | null): number {
+function finishEarly(io: PluginIO, answer: Answer, error: CniError, cniVersion: string, conf: JsonObject | CniError | null): number {
   const out = errorJson(error, cniVersion);
-  io.writeStdout(out);
+  answer.send(out, 1);
   const dir = conf && !isCniError(conf) ? (conf.journalDir ?? DEFAULTS.journalDir) : null;
   if (typeof dir === 'string' && dir.startsWith('/') && conf && !isCniError(conf)) {
+    const redact = Array.isArray(conf.redact) ? conf.redact.filter((r): r is string => typeof r === 'string') : [];
     const recorder = new InvocationRecorder({
       journal: openJournal(io, { dir, maxFileBytes: DEFAULTS.journalMaxFileBytes, maxFiles: DEFAULTS.journalMaxFiles }),
-      env: io.env, isCredential: credentialKeyMatcher(), captureMaxBytes: DEFAULTS.captureMaxBytes,
+      env: io.env, isCredential: credentialKeyMatcher(redact), captureMaxBytes: DEFAULTS.captureMaxBytes,
     });
     const delegates = Array.isArray(conf.delegates) ? conf.delegates.map((d) => String((d as JsonObject | null)?.type ?? '')) : [];
     recorder.begin(rawEnv(io.env), String(conf.name ?? ''), cniVersion, conf, delegates);
@@ -134,7 +168,7 @@ function openJournal(io: PluginIO, opts: { dir: string; maxFileBytes: number; ma
   });
 }
 
-async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promise<number> {
+async function runTraced(io: PluginIO, answer: Answer, env: CniEnv, entry: WrapperEntry): Promise<number> {
   const journal = openJournal(io, { dir: entry.journalDir, maxFileBytes: entry.journalMaxFileBytes, maxFiles: entry.journalMaxFiles });
   const recorder = new InvocationRecorder({
     journal, env: io.env, isCredential: credentialKeyMatcher(entry.redact), captureMaxBytes: entry.captureMaxBytes,
@@ -150,13 +184,14 @@ async function runTraced(io: PluginIO, env: CniEnv, entry: WrapperEntry): Promis
       ...(nested ? { nested } : {}),
       forwardStderr: (chunk) => io.writeStderr(chunk),
     });
-    io.writeStdout(outcome.stdout);
+    answer.send(outcome.stdout, outcome.exitCode);
     recorder.end(outcome.exitCode, outcome.stdout, outcome.error);
     return outcome.exitCode;
   } catch (e) {
+    if (answer.written) throw e; // runPlugin says so on stderr; the answer stands
     const error = cniError(ErrorCode.Internal, `cni-trace internal error: ${(e as Error)?.message ?? String(e)}`);
     const out = errorJson(error, entry.cniVersion);
-    io.writeStdout(out);
+    answer.send(out, 1);
     recorder.end(1, out, error);
     return 1;
   } finally {

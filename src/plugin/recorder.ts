@@ -6,10 +6,10 @@
 import type { CniEnv } from '../cni/env.ts';
 import { podFromCniArgs } from '../cni/env.ts';
 import type { CniError } from '../cni/errors.ts';
-import { redactCniArgs, redactJson } from '../config/redact.ts';
+import { redactCniArgs, redactJson, redactStreamText, redactText } from '../config/redact.ts';
 import type { Json, JsonObject } from '../config/wrapper-entry.ts';
 import type { ExecOutcome } from '../invoke/exec.ts';
-import { capture, JOURNAL_FORMAT, type StepStatus } from '../journal/record.ts';
+import { capture, JOURNAL_FORMAT, type Capture, type JournalRecord, type StepStatus } from '../journal/record.ts';
 import type { Journal } from '../journal/writer.ts';
 import { bootId } from '../journal/boot.ts';
 import { epochNsAt, monotonicNs } from '../trace/clock.ts';
@@ -55,27 +55,26 @@ export class InvocationRecorder {
   /** Records the start of the invocation with its identity and the (redacted) entry. */
   begin(env: CniEnv, network: string, cniVersion: string, stdin: JsonObject, delegates: readonly string[]): void {
     this.command = env.command;
-    const recordedEnv = this.recordedEnv(this.opts.env);
-    this.opts.journal?.append({
+    this.record(() => ({
       rec: 'invocation.begin', v: JOURNAL_FORMAT, traceId: this.traceId, spanId: this.spanId,
       ...(this.parentSpanId ? { parentSpanId: this.parentSpanId } : {}),
       traceFlags: this.flags, startNs: String(epochNsAt(this.startMono)), command: env.command,
       containerId: env.containerId, netns: env.netns, ifname: env.ifname, network, cniVersion,
-      pod: podFromCniArgs(env.args), env: recordedEnv,
+      pod: podFromCniArgs(env.args), env: this.recordedEnv(this.opts.env),
       stdin: redactJson(stdin, this.opts.isCredential) as Json, delegates, pid: process.pid,
       ...(bootId() ? { bootId: bootId() } : {}),
-    });
+    }));
   }
 
   /** Records that a delegate is about to run (or was looked up and not found: path null). */
   stepBegin(index: number, plugin: string, path: string | null, config: JsonObject): StepHandle {
     const spanId = newSpanId();
     const startMono = monotonicNs();
-    this.opts.journal?.append({
+    this.record(() => ({
       rec: 'step.begin', v: JOURNAL_FORMAT, traceId: this.traceId, invocationSpanId: this.spanId, spanId,
       index, plugin, command: this.command, path, startNs: String(epochNsAt(startMono)),
       stdin: redactJson(config, this.opts.isCredential) as Json,
-    });
+    }));
     return { index, plugin, spanId, startMono, traceparent: formatTraceparent({ traceId: this.traceId, spanId, flags: this.flags }) };
   }
 
@@ -87,22 +86,49 @@ export class InvocationRecorder {
   nestedStep(index: number, parentSpanId: string, call: NestedCall, outcome: ExecOutcome, status: StepStatus, error?: CniError): void {
     const command = (call.env.CNI_COMMAND ?? '') as CniEnv['command'];
     const key = { v: JOURNAL_FORMAT, traceId: this.traceId, invocationSpanId: this.spanId, spanId: call.spanId, index, plugin: call.plugin, command } as const;
-    let stdin: Json;
+    this.record(() => {
+      let stdin: Json;
+      try {
+        stdin = redactJson(JSON.parse(call.stdin.toString('utf8')) as Json, this.opts.isCredential) as Json;
+      } catch {
+        stdin = `(not JSON: ${call.stdin.length} bytes)`;
+      }
+      return { rec: 'step.begin', ...key, path: call.path, startNs: String(call.startNs), stdin, parentSpanId, env: this.recordedEnv(call.env) };
+    });
+    const endNs = call.endNs;
+    if (endNs === null) return;
+    this.record(() => ({
+      rec: 'step.end', ...key, endNs: String(endNs), durationNs: String(endNs > call.startNs ? endNs - call.startNs : 0n),
+      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, status, ...this.error(error),
+      stdout: this.capture(call.stdout, call.stdoutBytes), stderr: this.capture(call.stderr, call.stderrBytes),
+    }));
+  }
+
+  /**
+   * Appends one record built by `build`. Building redacts and serialises what a runtime sent;
+   * should that fail the call goes on untraced (one stderr line), never fails.
+   */
+  private record(build: () => JournalRecord): void {
+    const journal = this.opts.journal;
+    if (!journal || journal.isDegraded) return;
     try {
-      stdin = redactJson(JSON.parse(call.stdin.toString('utf8')) as Json, this.opts.isCredential) as Json;
-    } catch {
-      stdin = `(not JSON: ${call.stdin.length} bytes)`;
+      journal.append(build());
+    } catch (e) {
+      journal.degrade(`cannot record this call: ${(e as Error)?.message ?? String(e)}`);
     }
-    this.opts.journal?.append({
-      rec: 'step.begin', ...key, path: call.path, startNs: String(call.startNs), stdin, parentSpanId, env: this.recordedEnv(call.env),
-    });
-    if (call.endNs === null) return;
-    const max = this.opts.captureMaxBytes;
-    this.opts.journal?.append({
-      rec: 'step.end', ...key, endNs: String(call.endNs), durationNs: String(call.endNs > call.startNs ? call.endNs - call.startNs : 0n),
-      pid: null, exitCode: outcome.exitCode, signal: outcome.signal, status, ...(error ? { error } : {}),
-      stdout: capture(call.stdout, max, call.stdoutBytes), stderr: capture(call.stderr, max, call.stderrBytes),
-    });
+  }
+
+  /** A stream excerpt for the journal, redacted (results and error documents as JSON, the rest as text). */
+  private capture(buf: Buffer, total?: number): Capture {
+    const c = capture(buf, this.opts.captureMaxBytes, total);
+    return { ...c, text: redactStreamText(c.text, !c.truncated, this.opts.isCredential) };
+  }
+
+  /** The error field of a record, its free text redacted. */
+  private error(error: CniError | undefined): { error?: CniError } {
+    if (!error) return {};
+    const msg = redactText(error.msg, this.opts.isCredential);
+    return { error: error.details ? { code: error.code, msg, details: redactText(error.details, this.opts.isCredential) } : { code: error.code, msg } };
   }
 
   /** CNI_* (and trace context) variables of an env, CNI_ARGS redacted. */
@@ -120,25 +146,24 @@ export class InvocationRecorder {
   stepEnd(step: StepHandle, outcome: ExecOutcome | null, status: StepStatus, error?: CniError, skipped?: string): void {
     const startMono = outcome?.startMono ?? step.startMono;
     const endMono = outcome?.endMono ?? monotonicNs();
-    const max = this.opts.captureMaxBytes;
-    this.opts.journal?.append({
+    this.record(() => ({
       rec: 'step.end', v: JOURNAL_FORMAT, traceId: this.traceId, invocationSpanId: this.spanId, spanId: step.spanId,
       index: step.index, plugin: step.plugin, command: this.command,
       endNs: String(epochNsAt(endMono)), durationNs: String(endMono - startMono),
       pid: outcome?.pid ?? null, exitCode: outcome?.exitCode ?? null, signal: outcome?.signal ?? null,
-      status, ...(error ? { error } : {}), ...(skipped ? { skipped } : {}),
-      stdout: capture(outcome?.stdout ?? EMPTY, max), stderr: capture(outcome?.stderr ?? EMPTY, max, outcome?.stderrBytes),
-    });
+      status, ...this.error(error), ...(skipped ? { skipped } : {}),
+      stdout: this.capture(outcome?.stdout ?? EMPTY), stderr: this.capture(outcome?.stderr ?? EMPTY, outcome?.stderrBytes),
+    }));
   }
 
   /** Records the end of the invocation with what the runtime gets. */
   end(exitCode: number, stdout: string | Buffer, error?: CniError): void {
     const endMono = monotonicNs();
-    this.opts.journal?.append({
+    this.record(() => ({
       rec: 'invocation.end', v: JOURNAL_FORMAT, traceId: this.traceId, spanId: this.spanId, command: this.command,
       endNs: String(epochNsAt(endMono)), durationNs: String(endMono - this.startMono), exitCode,
-      status: exitCode === 0 ? 'ok' : 'error', ...(error ? { error } : {}),
-      stdout: capture(typeof stdout === 'string' ? Buffer.from(stdout) : stdout, this.opts.captureMaxBytes),
-    });
+      status: exitCode === 0 ? 'ok' : 'error', ...this.error(error),
+      stdout: this.capture(typeof stdout === 'string' ? Buffer.from(stdout) : stdout),
+    }));
   }
 }

@@ -26,6 +26,11 @@ export interface FuzzCase {
   readonly expect: { readonly codes: readonly number[]; readonly success: boolean };
 }
 
+/** JSON text of `levels` nested objects ({"a":…}) or arrays, the innermost holding `inner`. */
+export function nested(levels: number, shape: 'objects' | 'arrays', inner = '1'): string {
+  return shape === 'objects' ? '{"a":'.repeat(levels) + inner + '}'.repeat(levels) : '['.repeat(levels) + inner + ']'.repeat(levels);
+}
+
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 function randomBytes(r: () => number, max: number): Buffer {
@@ -120,11 +125,45 @@ export function fuzzCases(seed: number, count: number, valid: Record<string, unk
   return out;
 }
 
-/** Key names that must be redacted, in the styles configs use. */
-const CREDENTIAL_KEYS = ['password', 'Password', 'PASSWORD', 'db_password', 'apiKey', 'api-key', 'API_KEY', 'secret', 'clientSecret', 'client.secret', 'token', 'accessToken', 'bearer', 'privateKey', 'private_key', 'tls_key', 'presharedKey', 'psk', 'auth', 'Authorization', 'cookie', 'credentials'];
-const PLAIN_KEYS = ['mtu', 'bridge', 'subnet', 'routes', 'name2', 'nodes', 'mode', 'monkey', 'keyring_path'];
+/** A credential name's words in the styles configs, headers and env use. */
+export const STYLES: ReadonlyArray<(words: readonly string[]) => string> = [
+  (w) => w.join(''), // run together
+  (w) => w.map((x, i) => (i === 0 ? x : x[0]!.toUpperCase() + x.slice(1))).join(''), // camelCase
+  (w) => w.map((x) => x[0]!.toUpperCase() + x.slice(1)).join(''), // PascalCase
+  (w) => w.join('_'), (w) => w.join('_').toUpperCase(), (w) => w.join('-'), (w) => w.join('.'),
+  (w) => w.map((x) => x[0]!.toUpperCase() + x.slice(1)).join('-'), // header style
+];
+/** Credential names as words (README, "Redaction"). */
+export const CREDENTIAL_NAMES: ReadonlyArray<readonly string[]> = [
+  ['password'], ['db', 'password'], ['api', 'key'], ['basic', 'auth'], ['proxy', 'auth'], ['x', 'auth'], ['ssh', 'keys'], ['jwt'], ['creds'], ['dsn'],
+  ['access', 'token'], ['client', 'secret'], ['authorization'], ['authentication'], ['private', 'key'], ['session', 'id'], ['tls', 'key'], ['psk'], ['cookie'], ['bearer'],
+];
+const PLAIN_KEYS = ['mtu', 'bridge', 'subnet', 'routes', 'name2', 'nodes', 'mode', 'monkey', 'keyring_path', 'keyFile', 'authority', 'tokenizer', 'hostKeyAlgorithms'];
 
-/** A config with credentials under generated keys at random depths; returns it and the secret values. */
+/** A credential name in a random style. */
+export function credentialName(r: () => number): string {
+  return pick(r, STYLES)(pick(r, CREDENTIAL_NAMES));
+}
+
+/**
+ * One place a secret can stand: under a credential key (itself or inside an object under it),
+ * as the value of a name/value pair in its three shapes, in a header or flag string, in URL
+ * user-info or a query parameter. Returns [key, value] for the enclosing object.
+ */
+function plantSecret(r: () => number, secret: () => string): [string, unknown] {
+  const name = credentialName(r);
+  const roll = Math.floor(r() * 8);
+  if (roll === 0) return [name, { inner: secret(), list: [secret()] }];
+  if (roll === 1) return [pick(r, ['headers', 'env']), [{ name, value: secret() }]];
+  if (roll === 2) return [pick(r, ['headers', 'env']), [{ key: name, value: secret() }]];
+  if (roll === 3) return ['headers', [[name, secret()]]];
+  if (roll === 4) return ['args', [`${pick(r, ['', '--'])}${name}${pick(r, [': ', '='])}${secret()}`]];
+  if (roll === 5) return ['endpoint', `https://user:${secret()}@collector.example:4318/v1`];
+  if (roll === 6) return ['url', `http://h.example/x?a=1&${name}=${secret()}`];
+  return [name, secret()];
+}
+
+/** A config with credentials in random styles and places at random depths; returns it and the secret values. */
 export function configWithSecrets(r: () => number, tag: string): { config: Record<string, unknown>; secrets: string[] } {
   const secrets: string[] = [];
   const secret = (): string => {
@@ -136,8 +175,10 @@ export function configWithSecrets(r: () => number, tag: string): { config: Recor
     const obj: Record<string, unknown> = {};
     for (let i = 0, n = 1 + Math.floor(r() * 4); i < n; i++) {
       const roll = r();
-      if (roll < 0.35) obj[pick(r, CREDENTIAL_KEYS)] = r() < 0.7 ? secret() : { inner: secret(), list: [secret()] };
-      else if (roll < 0.55 && depth < 4) obj[pick(r, PLAIN_KEYS)] = build(depth + 1);
+      if (roll < 0.35) {
+        const [k, v] = plantSecret(r, secret);
+        obj[k] = v;
+      } else if (roll < 0.55 && depth < 4) obj[pick(r, PLAIN_KEYS)] = build(depth + 1);
       else if (roll < 0.7 && depth < 4) obj[pick(r, PLAIN_KEYS)] = [build(depth + 1), 'plain-value'];
       else obj[pick(r, PLAIN_KEYS)] = Math.floor(r() * 1000);
     }
@@ -146,4 +187,33 @@ export function configWithSecrets(r: () => number, tag: string): { config: Recor
   const config = build(0);
   if (secrets.length === 0) config.password = secret();
   return { config, secrets };
+}
+
+/**
+ * JSON text nested `levels` deep (objects and arrays mixed), with secrets planted at random
+ * levels — near the top, where the journal keeps them redacted, and far below, where it keeps
+ * a placeholder. Built as text: JSON.stringify cannot write it.
+ */
+export function deepWithSecrets(r: () => number, levels: number, tag: string): { text: string; secrets: string[] } {
+  const secrets: string[] = [];
+  const secret = (): string => {
+    const s = `S3CR3T-${tag}-deep${secrets.length}-${Math.floor(r() * 1e9).toString(36)}`;
+    secrets.push(s);
+    return s;
+  };
+  const opens: string[] = [];
+  const closes: string[] = [];
+  const chance = Math.min(0.5, 20 / Math.max(1, levels));
+  for (let i = 0; i < levels; i++) {
+    const plant = r() < chance;
+    if (r() < 0.6) {
+      const [k, v] = plant ? plantSecret(r, secret) : [null, null];
+      opens.push(`{${k === null ? '' : `${JSON.stringify(k)}:${JSON.stringify(v)},`}${JSON.stringify(pick(r, PLAIN_KEYS))}:`);
+      closes.push('}');
+    } else {
+      opens.push(`[${plant ? `${JSON.stringify(`https://u:${secret()}@h.example/`)},` : ''}`);
+      closes.push(']');
+    }
+  }
+  return { text: opens.join('') + '0' + closes.reverse().join(''), secrets };
 }

@@ -2,10 +2,11 @@
  * The fault matrix rows that run without root (RELIABILITY.md): an internal error, a fuzz run
  * of 10,000 seeded cases of stdin and env through the dispatcher (the exec boundary faked, so
  * every case is about input handling), control characters in pod names, args and stderr, and
- * a wrapper pid from an earlier boot.
+ * a wrapper pid from an earlier boot, and a time-bounded fuzz of hostile input (depth, size,
+ * credentials in any style).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -19,7 +20,8 @@ import type { JournalRecord } from '../../src/journal/record.ts';
 import { runPlugin } from '../../src/plugin/dispatch.ts';
 import { tabLines } from '../../tui/components/DetailTabs.ts';
 import { installFixtures } from '../support/fixtures.ts';
-import { fuzzCases } from '../support/fuzz.ts';
+import { GO_MAX_DEPTH } from '../../src/cni/go-json.ts';
+import { configWithSecrets, credentialName, deepWithSecrets, fuzzCases, prng } from '../support/fuzz.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-faults-'));
@@ -122,4 +124,67 @@ test('row 7: a begun call whose wrapper pid was recorded in an earlier boot is a
   index.add(begin('1111111111111111', 'an-earlier-boot'));
   index.add(begin('2222222222222222', bootId()));
   assert.deepEqual(index.list().map((i) => i.status), ['abandoned', 'in-flight']);
+});
+
+test('row 14: seeded fuzz of hostile input — depth up to 10,001, size up to 3 MB, credentials in random styles and places, in CNI_ARGS, in delegate stderr — one document with the bare outcome\'s code, no planted secret in stdout, stderr or the journal', async () => {
+  const SEED = 20261201;
+  const BUDGET_MS = 8_000;
+  const r = prng(SEED);
+  const secrets: string[] = [];
+  let stderrSecret = '';
+  const result = Buffer.from('{"cniVersion":"1.0.0","interfaces":[{"name":"eth0"}],"ips":[]}');
+  const exec: PluginExec = {
+    run: async () => ({ exitCode: 0, signal: null, stdout: result, stderr: Buffer.from(`connecting with password=${stderrSecret} to https://u:${stderrSecret}@h/\n`), stderrBytes: 0, spawnError: null, pid: 1, startMono: 0n, endMono: 0n }),
+  };
+  const started = Date.now();
+  const tally = new Map<string, number>();
+  let cases = 0;
+  let deepest = 0;
+  let largest = 0;
+  while (Date.now() - started < BUDGET_MS && cases < 400) {
+    const tag = `h${cases}`;
+    const journal = join(root, `journal-hostile-${cases}`);
+    const { config, secrets: planted } = configWithSecrets(r, tag);
+    // Depth: log-uniform up to one level past Go's limit for the whole stdin (3 levels are the entry's).
+    const edge = r();
+    const levels = edge < 0.05 ? GO_MAX_DEPTH - 3 : edge < 0.1 ? GO_MAX_DEPTH - 2 : Math.floor(Math.exp(r() * Math.log(GO_MAX_DEPTH)));
+    const deep = deepWithSecrets(r, levels, tag);
+    const padding = r() < 0.2 ? 'x'.repeat(Math.floor(r() * 3_000_000)) : '';
+    const argSecret = `S3CR3T-${tag}-args`;
+    stderrSecret = `S3CR3T-${tag}-stderr`;
+    const badEnv = r() < 0.15;
+    const env = cniEnv('ADD', '/bin', {
+      CNI_PATH: '/bin', CNI_CONTAINERID: `hostile-${cases}`, ...(badEnv ? { CNI_IFNAME: '' } : {}),
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAME=p${cases};${credentialName(r)}=${argSecret};PROXY=http://u:${argSecret}@proxy:3128`,
+    });
+    const delegate = JSON.stringify({ type: 'sh', ...config, padding }).slice(0, -1) + `,"deep":${deep.text}}`;
+    const stdin = `{"cniVersion":"1.0.0","name":"hostile","type":"cni-trace","journalDir":${JSON.stringify(journal)},"delegates":[${delegate}]}`;
+    secrets.push(...planted, ...deep.secrets, argSecret, stderrSecret);
+    const depth = levels + 3;
+    deepest = Math.max(deepest, depth);
+    largest = Math.max(largest, stdin.length);
+    // The bare outcome: skel checks the env first (4), then decodes (6 past Go's depth), then runs.
+    const want = badEnv ? 4 : depth > GO_MAX_DEPTH ? 6 : 0;
+    let stdout = '';
+    let stderr = '';
+    const code = await runPlugin({ env, readStdin: async () => Buffer.from(stdin), exec, writeStdout: (d) => { stdout += d.toString(); }, writeStderr: (d) => { stderr += d.toString(); } });
+    const where = `case ${cases} (seed ${SEED}): depth ${depth}, ${stdin.length} bytes, env ${badEnv ? 'bad' : 'good'}`;
+    const doc = JSON.parse(stdout) as { code?: number }; // exactly one document: JSON.parse refuses two
+    assert.equal(code === 0 ? 0 : doc.code, want, `${where}: ${stdout.slice(0, 200)}`);
+    assert.doesNotMatch(stdout + stderr, STACK, where);
+    // The delegate's stderr is forwarded to the runtime as it was (transparency); the rest must hold no secret.
+    const leaked = secrets.filter((s) => s !== stderrSecret && (stdout.includes(s) || stderr.includes(s)));
+    assert.deepEqual(leaked, [], where);
+    // This call's journal: no secret of its own (the only ones it could hold), and the call is there.
+    const decodes = depth <= GO_MAX_DEPTH;
+    const records = decodes ? readJournal(journal) : [];
+    const journalText = !decodes ? '' : readdirSync(journal).map((f) => readFileSync(join(journal, f), 'utf8')).join('');
+    assert.deepEqual([...planted, ...deep.secrets, argSecret, stderrSecret].filter((s) => journalText.includes(s)), [], `${where}: a secret in the journal`);
+    assert.deepEqual(records.filter((x) => x.rec === 'invocation.end').length, decodes ? 1 : 0, `${where}: journaled when its config decodes`);
+    rmSync(journal, { recursive: true, force: true });
+    tally.set(want === 0 ? 'ok' : `code ${want}`, (tally.get(want === 0 ? 'ok' : `code ${want}`) ?? 0) + 1);
+    cases++;
+  }
+  assert.ok(cases >= 50, `only ${cases} cases in ${BUDGET_MS} ms`);
+  console.log(`# hostile fuzz seed ${SEED}: ${cases} cases in ${Date.now() - started} ms, ${secrets.length} secrets planted, deepest ${deepest}, largest ${largest} bytes: ${[...tally].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
 });

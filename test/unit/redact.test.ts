@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { credentialKeyMatcher, REDACTED, redactCniArgs, redactJson } from '../../src/config/redact.ts';
+import { credentialKeyMatcher, keyWords, REDACTED, redactCniArgs, redactJson, redactStreamText, redactText, TOO_DEEP } from '../../src/config/redact.ts';
 import type { Json } from '../../src/config/wrapper-entry.ts';
+import { CREDENTIAL_NAMES, STYLES } from '../support/fuzz.ts';
 
 const isCredential = credentialKeyMatcher();
 
@@ -9,25 +10,50 @@ test('REDACTED is the literal "[REDACTED]"', () => {
   assert.equal(REDACTED, '[REDACTED]');
 });
 
-test('the default matcher redacts credential-named keys in any case and separator style', () => {
-  const keys = [
-    'password', 'Password', 'PASSWORD', 'etcdPassword', 'passwd', 'passphrase',
-    'api_key', 'apiKey', 'API-KEY', 'api.key',
-    'token', 'Token', 'accessToken', 'access_token', 'bearer_token',
-    'client_secret', 'clientSecret', 'secret',
-    'privateKey', 'private_key', 'key', 'KEY', 'psk', 'preSharedPsk', 'presharedKey', 'tls-key',
-    'authorization', 'cookie', 'credentials', 'pass', 'auth', 'pwd',
-  ];
-  for (const key of keys) assert.equal(isCredential(key), true, key);
+/**
+ * The rule's decisions, as a table: [key, redacted?, why]. Keys are split into words in any
+ * style; a word decides (auth, token, jwt, dsn, creds…), `key`/`keys`/`pass`/`session` only as
+ * the last word, run-together lower-case keys by fragments and endings; a key whose last word
+ * is file/path/dir names where a credential is, not the credential.
+ */
+const DECISIONS: ReadonlyArray<readonly [string, boolean, string]> = [
+  ['password', true, 'word'], ['Password', true, 'word'], ['PASSWORD', true, 'word'], ['etcdPassword', true, 'word'],
+  ['etcdpassword', true, 'fragment of a run-together key'], ['passwd', true, 'word'], ['passphrase', true, 'word'], ['dbPwd', true, 'word'],
+  ['api_key', true, 'last word key'], ['apiKey', true, 'last word key'], ['API-KEY', true, 'last word key'], ['api.key', true, 'last word key'],
+  ['APIKey', true, 'acronym then word'], ['apikey', true, 'word'], ['X-Api-Key', true, 'header style'],
+  ['token', true, 'word'], ['Token', true, 'word'], ['accessToken', true, 'word'], ['access_token', true, 'word'], ['accesstoken', true, 'ending'],
+  ['bearer_token', true, 'word'], ['X-Auth-Token', true, 'header style'], ['refresh-token2', true, 'digits apart'],
+  ['client_secret', true, 'word'], ['clientSecret', true, 'word'], ['clientsecret', true, 'fragment'], ['secret', true, 'word'], ['secretName', true, 'word (a reference, redacted all the same)'],
+  ['privateKey', true, 'last word key'], ['private_key', true, 'last word key'], ['key', true, 'last word key'], ['KEY', true, 'last word key'],
+  ['psk', true, 'word'], ['preSharedPsk', true, 'word'], ['presharedKey', true, 'last word key'], ['tls-key', true, 'last word key'],
+  ['keys', true, 'last word keys'], ['sshKeys', true, 'last word keys'], ['keys2', true, 'digits apart: keys'], ['publicKey', true, 'last word key (a public key loses nothing by it)'],
+  ['auth', true, 'word'], ['basic_auth', true, 'word'], ['basicAuth', true, 'word'], ['basicauth', true, 'ending'], ['proxyAuth', true, 'word'],
+  ['X-Auth', true, 'header style'], ['authentication', true, 'word'], ['authorization', true, 'word'], ['Authorization', true, 'word'], ['authMode', true, 'word auth (over-redaction accepted)'],
+  ['jwt', true, 'word'], ['jwtToken', true, 'word'], ['creds', true, 'word'], ['awsCreds', true, 'word'], ['credentials', true, 'word'], ['credential_id', true, 'word'],
+  ['dsn', true, 'word'], ['databaseDSN', true, 'word'], ['cookie', true, 'word'], ['Set-Cookie', true, 'header style'], ['bearer', true, 'word'],
+  ['pass', true, 'last word pass'], ['dbPass', true, 'last word pass'], ['pwd', true, 'word'], ['session', true, 'last word session'], ['sessionId', true, 'session id'], ['session_key', true, 'last word key'],
+  ['otp', true, 'word'], ['keyData', true, 'ending keydata'], ['key_material', true, 'ending keymaterial'], ['tlskey', true, 'a kind of key run together'],
+  ['keyFile', false, 'a path to a key is not the key'], ['key_file', false, 'path'], ['etcd_key_file', false, 'path'], ['tokenPath', false, 'path'], ['passwordFile', false, 'path'],
+  ['credentialsDir', false, 'path'], ['keyring_path', false, 'path'],
+  ['monkey', false, 'one word, not key'], ['authority', false, 'a URL part, not a credential'], ['author', false, 'not auth'], ['tokenizer', false, 'not token'],
+  ['hostKeyAlgorithms', false, 'names algorithms; key is not the last word'], ['keyring', false, 'one word'], ['passthrough', false, 'one word'], ['passThrough', false, 'pass is not the last word'],
+  ['sessionAffinity', false, 'session is not the last word'],
+  ['kubeconfig', false, 'ordinary'], ['ipMasq', false, 'ordinary'], ['bridge', false, 'ordinary'], ['subnet', false, 'ordinary'], ['type', false, 'ordinary'],
+  ['name', false, 'ordinary'], ['cniVersion', false, 'ordinary'], ['ipam', false, 'ordinary'], ['routes', false, 'ordinary'], ['gateway', false, 'ordinary'],
+  ['isGateway', false, 'ordinary'], ['mtu', false, 'ordinary'], ['hairpinMode', false, 'ordinary'], ['portMappings', false, 'ordinary'], ['capabilities', false, 'ordinary'],
+  ['dataDir', false, 'ordinary'], ['k8s_api_root', false, 'ordinary'], ['value', false, 'ordinary'],
+];
+
+test('the word rule over key styles: the table of decisions', () => {
+  const wrong = DECISIONS.filter(([key, want]) => isCredential(key) !== want).map(([key, want, why]) => `${key}: want ${want} (${why})`);
+  assert.deepEqual(wrong, []);
 });
 
-test('the default matcher leaves ordinary network config keys alone', () => {
-  const keys = [
-    'kubeconfig', 'ipMasq', 'bridge', 'subnet', 'type', 'name', 'cniVersion', 'ipam', 'routes',
-    'gateway', 'isGateway', 'mtu', 'hairpinMode', 'portMappings', 'capabilities', 'dataDir',
-    'monkey', 'keys2', 'passthrough', 'author', 'k8s_api_root', 'etcd_key_file',
-  ];
-  for (const key of keys) assert.equal(isCredential(key), false, key);
+test('keyWords splits camelCase, PascalCase, acronyms, snake, kebab, dotted, header style and digits', () => {
+  assert.deepEqual(keyWords('X-Auth-Token'), ['x', 'auth', 'token']);
+  assert.deepEqual(keyWords('APIKeyV2'), ['api', 'key', 'v']);
+  assert.deepEqual(keyWords('basic_auth.user-name'), ['basic', 'auth', 'user', 'name']);
+  assert.deepEqual(keyWords('sshKeys2'), ['ssh', 'keys']);
 });
 
 test('extra fragments from the wrapper entry are added to the defaults, normalised like keys', () => {
@@ -105,3 +131,92 @@ test('redactCniArgs uses the extra fragments', () => {
   const m = credentialKeyMatcher(['license']);
   assert.equal(redactCniArgs('LICENSE=abc;A=b', m), 'LICENSE=[REDACTED];A=b');
 });
+
+/** Places a credential can stand in a config; each returns the config holding `secret` under (or as the value of) `name`. */
+const POSITIONS: ReadonlyArray<readonly [string, (name: string, secret: string) => Json]> = [
+  ['top-level key', (n, s) => ({ type: 'x', [n]: s })],
+  ['nested key', (n, s) => ({ ipam: { type: 'y', deeper: { [n]: s } } })],
+  ['key in an array element', (n, s) => ({ peers: [{ endpoint: 'e' }, { [n]: s }] })],
+  ['object value under the key', (n, s) => ({ [n]: { inner: s, list: [s] } })],
+  ['{name, value} pair', (n, s) => ({ headers: [{ name: n, value: s }] })],
+  ['{key, value} pair', (n, s) => ({ headers: [{ key: n, value: s }] })],
+  ['[name, value] pair', (n, s) => ({ headers: [[n, s]] })],
+  ['header string', (n, s) => ({ headers: [`${n}: ${s}`] })],
+  ['flag string', (n, s) => ({ args: [`--${n}=${s}`] })],
+  ['URL query parameter', (n, s) => ({ url: `https://collector.example:4318/v1/traces?x=1&${n}=${s}` })],
+];
+
+test('every credential name in every style, in every position, is redacted (and the plain data kept)', () => {
+  const leaks: string[] = [];
+  let cases = 0;
+  for (const words of CREDENTIAL_NAMES) {
+    for (const style of STYLES) {
+      const name = style(words);
+      for (const [where, place] of POSITIONS) {
+        const secret = `S3CR3T-${cases++}`;
+        const text = JSON.stringify(redactJson(place(name, secret), isCredential));
+        if (text.includes(secret)) leaks.push(`${name} as ${where}: ${text}`);
+        const args = redactCniArgs(`IgnoreUnknown=1;${name}=${secret}`, isCredential);
+        if (args.includes(secret)) leaks.push(`${name} in CNI_ARGS: ${args}`);
+      }
+    }
+  }
+  assert.deepEqual(leaks, []);
+  assert.equal(cases, CREDENTIAL_NAMES.length * STYLES.length * POSITIONS.length);
+  assert.deepEqual(redactJson({ headers: [{ name: 'Accept', value: 'json' }, ['Accept', 'json'], 'Accept: json'], url: 'https://h/x?a=1' }, isCredential),
+    { headers: [{ name: 'Accept', value: 'json' }, ['Accept', 'json'], 'Accept: json'], url: 'https://h/x?a=1' });
+});
+
+test('URL user-info in any string value keeps the user and the host, not the password or a lone token', () => {
+  assert.deepEqual(redactJson({ etcd: 'https://root:hunter2@10.0.0.1:2379/v3?x=1', git: 'https://ghp_abc@github.com/o/r', plain: 'https://h:443/p' }, isCredential),
+    { etcd: `https://root:${REDACTED}@10.0.0.1:2379/v3?x=1`, git: `https://${REDACTED}@github.com/o/r`, plain: 'https://h:443/p' });
+  assert.equal(redactCniArgs('K8S_POD_NAME=a;PROXY=http://u:p@proxy:3128', isCredential), `K8S_POD_NAME=a;PROXY=http://u:${REDACTED}@proxy:3128`);
+});
+
+test('free text (stderr, error messages): URLs, name=value and name: value pairs, auth schemes; prose stays', () => {
+  const text = 'dial https://u:pw1@h/x?token=tk1 failed; password=pw2 "secret":"pw3" Authorization: Bearer pw4 Bearer eyJpw5.x Basic configuration done';
+  const out = redactText(text, isCredential);
+  for (const s of ['pw1', 'tk1', 'pw2', 'pw3', 'pw4', 'eyJpw5']) assert.ok(!out.includes(s), `${s} in ${out}`);
+  assert.match(out, /Basic configuration done$/);
+  assert.equal(redactText('failed to find plugin "bridge" in path [/opt/cni/bin]', isCredential), 'failed to find plugin "bridge" in path [/opt/cni/bin]');
+});
+
+test('a captured stream: JSON redacted as a config and left byte for byte when nothing changed; otherwise as text', () => {
+  const result = '{"cniVersion":"1.0.0",  "ips":[{"address":"10.1.0.2/24"}]}';
+  assert.equal(redactStreamText(result, true, isCredential), result);
+  assert.equal(redactStreamText('{"code":7,"msg":"x","token":"t"}', true, isCredential), `{"code":7,"msg":"x","token":"${REDACTED}"}`);
+  assert.equal(redactStreamText('{"code":7,"token":"t', false, isCredential), `{"code":7,"token":"${REDACTED}"`);
+});
+
+test('the entry\'s redact list adds words and keys to every position', () => {
+  const m = credentialKeyMatcher(['community']);
+  assert.deepEqual(redactJson({ snmp: { readCommunity: 'c1' }, pairs: [{ name: 'COMMUNITY', value: 'c2' }], u: 'udp://h/?community=c3' }, m),
+    { snmp: { readCommunity: REDACTED }, pairs: [{ name: 'COMMUNITY', value: REDACTED }], u: `udp://h/?community=${REDACTED}` });
+});
+
+test('a __proto__ key is kept as data and redacted like any other', () => {
+  const input = JSON.parse('{"__proto__":{"password":"p","a":1}}') as Json;
+  const out = redactJson(input, isCredential) as Record<string, Json>;
+  assert.equal(JSON.stringify(out), `{"__proto__":{"password":"${REDACTED}","a":1}}`);
+});
+
+for (const depth of [2_000, 10_000]) {
+  for (const shape of ['objects', 'arrays'] as const) {
+    test(`redactJson at depth ${depth} (${shape}): no stack overflow; the journal copy ends in a placeholder at ${100} levels; credentials above it redacted`, () => {
+      let v: Json = { password: 'deep-secret' };
+      for (let i = 1; i < depth; i++) v = shape === 'objects' ? { a: v, token: `t${i}` } : [v, 'x'];
+      const out = redactJson(v, isCredential);
+      const text = JSON.stringify(out);
+      assert.ok(text.includes(TOO_DEEP));
+      assert.ok(!/"t\d+"|deep-secret/.test(text), 'no credential survives');
+      let levels = 0;
+      for (let x: Json | undefined = out; x !== null && typeof x === 'object'; x = Array.isArray(x) ? x[0] : x.a) levels++;
+      assert.equal(levels, 100);
+      // Unbounded (maxDepth Infinity) it copies every level, still without recursion.
+      const full = redactJson(v, isCredential, Infinity);
+      let all = 0;
+      for (let x: Json | undefined = full; x !== null && typeof x === 'object'; x = Array.isArray(x) ? x[0] : (x.a ?? x.password)) all++;
+      assert.equal(all, depth);
+    });
+  }
+}

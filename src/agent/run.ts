@@ -7,7 +7,8 @@ import { hostname } from 'node:os';
 import { agentMetrics, type AgentMetrics } from './metrics.ts';
 import { defaultResource, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, statusLine } from './agent.ts';
+import { Agent } from './agent.ts';
+import { statusLine } from './status.ts';
 import { describeHeaders, type AgentConfig } from './config.ts';
 import { otlpSink, type SpanSink } from './exporter.ts';
 

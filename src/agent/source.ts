@@ -51,6 +51,8 @@ export class JournalSource {
   /** Lines that held no whole record. */
   skipped = 0;
   private readonly onSkipped: (file: string, at: number) => void;
+  /** The one read buffer (lines are decoded, and a line's unfinished start copied, before the next read). */
+  private readonly chunk = Buffer.allocUnsafe(CHUNK_BYTES);
 
   /** `start`: file id → offset to resume from (the checkpoint); other files start at 0. */
   constructor(dir: string, start: Readonly<Record<string, number>>, onSkipped: (file: string, at: number) => void) {
@@ -107,7 +109,7 @@ export class JournalSource {
         const split = new LineSplitter(state.offset);
         for (;;) {
           if (left <= 0) break;
-          const data = readAt(file.fd, split.next, Math.min(CHUNK_BYTES, Math.max(left, MIN_READ)));
+          const data = readAt(file.fd, split.next, Math.min(CHUNK_BYTES, Math.max(left, MIN_READ)), this.chunk);
           if (data.length === 0) break; // at the end of this file (an unfinished line waits)
           const before = split.consumed;
           for (const line of split.lines(data)) this.emit(state, line, out);

@@ -79,9 +79,12 @@ export function withJournalFile<T>(path: string, use: (file: OpenFile) => T): T 
   }
 }
 
-/** Reads up to `length` bytes at `offset` (fewer at the end of the file). */
-export function readAt(fd: number, offset: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
+/**
+ * Reads up to `length` bytes at `offset` (fewer at the end of the file), into `into` when given
+ * (a reader's one chunk buffer, reused: what it returns is valid until the next read).
+ */
+export function readAt(fd: number, offset: number, length: number, into?: Buffer): Buffer {
+  const buf = into && into.length >= length ? into : Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
     const n = readSync(fd, buf, got, length - got, offset + got);

@@ -123,10 +123,11 @@ export function isGarbage(line: Line): boolean {
   return line.overlong === true || line.text.trim() !== '';
 }
 
-/** Chunks of `fd` from `from` to `to`. */
+/** Chunks of `fd` from `from` to `to`, each valid until the next is read (one buffer, reused). */
 export function* chunks(fd: number, from: number, to: number, chunkBytes = CHUNK_BYTES): Generator<Buffer> {
+  const buf = Buffer.allocUnsafe(Math.max(0, Math.min(chunkBytes, to - from)));
   for (let at = from; at < to;) {
-    const data = readAt(fd, at, Math.min(chunkBytes, to - at));
+    const data = readAt(fd, at, Math.min(chunkBytes, to - at), buf);
     if (data.length === 0) return; // cut short under us
     yield data;
     at += data.length;
@@ -160,9 +161,10 @@ export function* linesBackward(fd: number, size: number, chunkBytes = CHUNK_BYTE
     overlong = false;
     return l;
   };
+  const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size));
   for (let pos = size; pos > 0;) {
     const from = Math.max(0, pos - chunkBytes);
-    const data = readAt(fd, from, pos - from);
+    const data = readAt(fd, from, pos - from, buf);
     if (data.length < pos - from) return; // cut short under us
     let stop = data.length;
     for (let nl = data.lastIndexOf(NL, stop - 1); nl >= 0; nl = stop > 0 ? data.lastIndexOf(NL, stop - 1) : -1) {

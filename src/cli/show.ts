@@ -75,7 +75,10 @@ function stepSection(s: Step, caller: Step | undefined): string {
   if (s.stdin !== undefined) lines.push('  stdin:', indent(pretty(s.stdin)));
   if (s.stdout?.text) lines.push(`  stdout${s.stdout.truncated ? ` (first ${s.stdout.text.length} of ${s.stdout.bytes} bytes)` : ''}:`, indent(streamText(s.stdout.text)));
   if (s.stderr?.text) lines.push(`  stderr${s.stderr.truncated ? ` (first ${s.stderr.text.length} of ${s.stderr.bytes} bytes)` : ''}:`, indent(s.stderr.text.replace(/\n$/, '')));
-  if (s.env) lines.push('  env:', ...Object.entries(s.env).map(([k, v]) => `    ${k}=${safe(v)}`));
+  if (s.env) {
+    lines.push('  env:');
+    for (const [k, v] of Object.entries(s.env)) lines.push(`    ${k}=${safe(v)}`);
+  }
   return lines.join('\n');
 }
 
@@ -97,7 +100,8 @@ export function renderInvocation(inv: Invocation, opts: { colour: boolean; width
   }
   out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
   for (const s of inv.steps) out.push('', stepSection(s, inv.steps.find((c) => c.spanId === s.parentSpanId)));
-  if (Object.keys(inv.env).length > 0) out.push('', '── env', ...Object.entries(inv.env).map(([k, v]) => `  ${k}=${safe(v)}`));
+  if (Object.keys(inv.env).length > 0) out.push('', '── env');
+  for (const [k, v] of Object.entries(inv.env)) out.push(`  ${k}=${safe(v)}`);
   if (inv.stdout?.text) out.push('', '── what the runtime got', indent(streamText(inv.stdout.text)));
   return out.join('\n');
 }

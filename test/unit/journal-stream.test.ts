@@ -34,7 +34,6 @@ function journalOf(name: string, n: number, fileBytes = 40_000): string {
   return dir;
 }
 
-const pods = (invs: readonly Invocation[]): string[] => invs.map((i) => i.pod.name ?? '?');
 
 test('newest first is write order reversed, across rotated files and chunks smaller than a line', () => {
   const dir = journalOf('backward', 60);

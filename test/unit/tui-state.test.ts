@@ -259,7 +259,7 @@ test('the journal feed gives the history at once, then new records, and says whi
   };
   const stop = journalFeed({ dir, last: 2, alive: (pid) => pid === 100, livenessMs: 10 })({
     records: (b, horizon) => { batches.push([...b]); if (horizon !== undefined) horizons.push(horizon); },
-    gone: (g) => gone.push(...g),
+    gone: (g) => { for (const id of g) gone.push(id); },
   });
   try {
     assert.deepEqual([...new Set(batches[0]!.map((r) => r.traceId))], [hex('c', 32), hex('d', 32)]);

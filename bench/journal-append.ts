@@ -51,7 +51,7 @@ export async function benchJournal(count: number, perWriter: number): Promise<Jo
     const single = await writer(join(dir, 'single'), perWriter);
     const paced = (await writers(join(dir, 'paced'), count, perWriter, PACE_MS)).flat();
     const saturated = (await writers(join(dir, 'saturated'), count, perWriter, 0)).flat();
-    const row = (label: string, w: number, s: number[]) => [label, String(w), String(s.length), fmt(percentile(s, 50)), fmt(percentile(s, 99)), fmt(Math.max(...s))];
+    const row = (label: string, w: number, s: number[]) => [label, String(w), String(s.length), fmt(percentile(s, 50)), fmt(percentile(s, 99)), fmt(s.reduce((m, x) => Math.max(m, x), -Infinity))];
     const text = table(['load', 'writers', 'appends', 'p50 ms', 'p99 ms', 'max ms'], [
       row('one writer, tight loop', 1, single),
       row(`paced, one append per ${PACE_MS} ms each`, count, paced),

@@ -2,7 +2,7 @@
  * All benchmarks: `npm run bench` (as root; N defaults to 30). One table per benchmark, then
  * a summary of the targets. Method: NODE_EXTRA_CA_CERTS unset for every child (it adds ~55 ms
  * to each Node start here); runs alternated; medians; the `node -e 0` floor measured in the
- * same run. `npm run bench -- N --quick` skips the agent and TUI benchmarks.
+ * same run. `npm run bench -- N --quick` skips the agent, TUI and reader benchmarks.
  */
 import { benchAgent } from './agent-export.ts';
 import { benchChains } from './chain.ts';
@@ -11,6 +11,7 @@ import { benchImports } from './hot-path-imports.ts';
 import { benchJournal } from './journal-append.ts';
 import { benchNestedShim } from './nested-shim.ts';
 import { benchPodman } from './podman.ts';
+import { benchReaders } from './readers.ts';
 import { table } from './stats.ts';
 import { benchTui } from './tui.ts';
 import { benchPhases } from './wrapper-phases.ts';
@@ -20,7 +21,7 @@ const USAGE = `
 Usage: npm run bench -- [N] [--quick] [--chain-runs R]   (as root)
 
 Runs every benchmark in bench/, N runs per cell (default 30), and prints one table each and a
-summary against the targets. --quick leaves out the agent and TUI benchmarks. --chain-runs R
+summary against the targets. --quick leaves out the agent, TUI and reader benchmarks. --chain-runs R
 repeats the chain benchmark R times (default 1) and gives each ratio's spread over the runs.`;
 const { values, positionals } = scriptArgs('bench', USAGE, { quick: { type: 'boolean' }, 'chain-runs': { type: 'string' } }, true);
 if (positionals.length > 1) usageError('bench', USAGE, `one N, got ${positionals.join(' ')}`);
@@ -50,6 +51,7 @@ section('A pod sandbox with podman: bare vs wrapped network', podman.text);
 if (!quick) {
   section('Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)', await benchAgent([10_000, 50_000, 100_000]));
   section('TUI under load', await benchTui());
+  section('Readers as the journal grows: tail --last 10, show --pod of a recent pod, stats, the TUI\'s first frame', (await benchReaders()).text);
 }
 
 const ratio = (x: number): string => `${x.toFixed(2)} ×`;

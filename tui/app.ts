@@ -15,7 +15,8 @@ import { InvocationList } from './components/InvocationList.ts';
 import { StatusLine } from './components/StatusLine.ts';
 import { allInvocations, cursorIndex, detailInvocation, initialState, reduce, summaryWindowMs, visibleRows, type Action, type State, type TuiConfig } from './state.ts';
 import { useClock } from './use-clock.ts';
-import { useJournal, type Feed } from './use-journal.ts';
+import type { Feed } from './journal-feed.ts';
+import { useJournal } from './use-journal.ts';
 import { escapeControl } from '../src/view/text.ts';
 
 const h = React.createElement;

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import React from 'react';
 import { App } from './app.ts';
 import type { TuiConfig } from './state.ts';
-import { journalFeed } from './use-journal.ts';
+import { journalFeed } from './journal-feed.ts';
 
 export interface RunTuiOptions {
   /** The journal directory (it need not exist yet: the TUI waits for it). */

@@ -5,6 +5,7 @@
  * when one arrives, so states share nothing mutable. Memory is bounded: at most `maxInvocations`
  * finished invocations are held (the first seen is dropped first), plus every in-flight one.
  */
+import { invocationIdOf } from '../src/journal/identity.ts';
 import { InvocationIndex, type Invocation, type Step } from '../src/journal/invocations.ts';
 import type { JournalRecord } from '../src/journal/record.ts';
 import { elapsedMs, matches } from '../src/view/filter.ts';
@@ -187,11 +188,6 @@ function move(s: State, by: number): State {
   return { ...s, selectedId: at === head ? null : rows[at]!.spanId };
 }
 
-/** The span id of the invocation a record belongs to. */
-export function invocationOf(rec: JournalRecord): string {
-  return rec.rec === 'invocation.begin' || rec.rec === 'invocation.end' ? rec.spanId : rec.invocationSpanId;
-}
-
 function fold(spanId: string, records: readonly JournalRecord[], gone: boolean): Invocation {
   const index = new InvocationIndex(() => !gone);
   for (const rec of records) index.add(rec);
@@ -203,7 +199,7 @@ function withRecords(s: State, records: readonly JournalRecord[], horizonMs: num
   const held = new Map(s.held);
   const changed = new Map<string, JournalRecord[]>();
   for (const rec of records) {
-    const id = invocationOf(rec);
+    const id = invocationIdOf(rec);
     const recs = changed.get(id) ?? [...(held.get(id)?.records ?? [])];
     changed.set(id, recs);
     // A record read twice (the same kind for the same span) replaces itself.

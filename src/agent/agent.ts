@@ -10,22 +10,22 @@
  *    killed can arrive twice.
  * Telemetry never throws into the node: failures are values, counters and log lines.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { redactUrlsIn } from '../config/redact.ts';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { writeFileAtomic } from '../fs/atomic-write.ts';
+import { onRefusedFile } from '../journal/files.ts';
+import { invocationIdOf, recordTimeNs } from '../journal/identity.ts';
 import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
-import { onRefusedFile } from '../journal/reader.ts';
-import type { JournalRecord } from '../journal/record.ts';
-import { spansFromInvocation } from './spans.ts';
+import { loadCheckpoint, resumeOffsets, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 import type { AgentConfig } from './config.ts';
 import type { SpanSink } from './exporter.ts';
+import { AddLinks, type SpanRef } from './links.ts';
+import { spansFromInvocation } from './spans.ts';
 import { JournalSource, type PositionedRecord } from './source.ts';
-
-export const CHECKPOINT_FILE = 'checkpoint.json';
-export const STATUS_FILE = 'status.json';
+import { STATUS_FILE, type AgentStatus } from './status.ts';
 
 /** Bounds that keep memory flat however far behind the agent is. */
 const MAX_QUEUE = 2048;
@@ -33,38 +33,7 @@ const MAX_QUEUE = 2048;
 const MAX_PENDING_BYTES = 24 << 20;
 const READ_BUDGET = 2 << 20;
 const EXPORTED_MEMORY = 20_000;
-const LINK_MEMORY = 20_000;
 const MAX_BACKOFF_MS = 30_000;
-
-interface Checkpoint {
-  readonly version: 1;
-  /** Journal file id → offset: every record before it is exported. */
-  readonly files: Record<string, number>;
-  /** Invocations exported whose records may lie past an offset. */
-  readonly exported: string[];
-}
-
-export interface AgentStatus {
-  readonly pid: number;
-  readonly startedAt: string;
-  readonly updatedAt: string;
-  readonly endpoint: string;
-  readonly recordsRead: number;
-  readonly skippedLines: number;
-  readonly invocationsExported: number;
-  readonly spansExported: number;
-  readonly retries: number;
-  /** Invocations not exported: refused for good by the collector, or an end without its begin. */
-  readonly dropped: number;
-  /** Of those, the ones the collector refused (a 4xx other than 429). */
-  readonly refused: number;
-  readonly queued: number;
-  readonly inFlight: number;
-  /** Seconds since the oldest finished, not yet exported invocation ended (0 when none). */
-  readonly lagSeconds: number;
-  readonly backlogBytes: number;
-  readonly lastError: string | null;
-}
 
 export interface AgentDeps {
   readonly sink: SpanSink;
@@ -73,14 +42,6 @@ export interface AgentDeps {
   readonly nowMs?: () => number;
   /** Told once per invocation, when it is ready for export (ended or abandoned): the metrics. */
   readonly onReady?: (inv: Invocation) => void;
-}
-
-function recordTimeNs(rec: JournalRecord): bigint {
-  return BigInt(rec.rec === 'invocation.begin' || rec.rec === 'step.begin' ? rec.startNs : rec.endNs);
-}
-
-function invocationKey(rec: JournalRecord): string {
-  return rec.rec === 'invocation.begin' || rec.rec === 'invocation.end' ? rec.spanId : rec.invocationSpanId;
 }
 
 export class Agent {
@@ -100,9 +61,9 @@ export class Agent {
   private readonly endedAtNs = new Map<string, bigint>();
   private readonly exported = new Set<string>();
   private readonly exportedOrder: string[] = [];
-  /** container/ifname → the latest ADD; DEL id → the ADD it undoes. */
-  private readonly adds = new Map<string, { traceId: string; spanId: string }>();
-  private readonly delLinks = new Map<string, { traceId: string; spanId: string }>();
+  private readonly adds = new AddLinks();
+  /** DEL id → the ADD it undoes. */
+  private readonly delLinks = new Map<string, SpanRef>();
   private backoffMs = 0;
   private retryAtMs = 0;
   private dirty = false;
@@ -114,53 +75,17 @@ export class Agent {
     this.cfg = cfg;
     this.deps = deps;
     mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
-    const checkpoint = this.loadCheckpoint();
+    const checkpoint = loadCheckpoint(cfg.stateDir, deps.log);
     for (const id of checkpoint.exported) this.rememberExported(id);
     this.source = new JournalSource(cfg.journal, checkpoint.files, (file, at) => {
       deps.log(`warning: skipped a line that is not a whole record of a known shape (${file} at byte ${at})`);
     });
     onRefusedFile((path, why) => deps.log(`warning: not reading ${path}: ${why}`));
-    if (Object.keys(checkpoint.files).length > 0) this.scanAdds(checkpoint.files);
+    if (Object.keys(checkpoint.files).length > 0) this.adds.scan(cfg.journal, checkpoint.files);
   }
 
   private now(): number {
     return this.deps.nowMs?.() ?? Date.now();
-  }
-
-  private loadCheckpoint(): Checkpoint {
-    try {
-      const cp = JSON.parse(readFileSync(join(this.cfg.stateDir, CHECKPOINT_FILE), 'utf8')) as Checkpoint;
-      if (cp.version === 1 && typeof cp.files === 'object' && Array.isArray(cp.exported)) return cp;
-      this.deps.log('warning: checkpoint has an unknown format; starting from the beginning of the journal');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.deps.log(`warning: cannot read checkpoint (${(e as Error).message}); starting from the beginning`);
-    }
-    return { version: 1, files: {}, exported: [] };
-  }
-
-  /**
-   * Learns the ADDs recorded before the checkpoint (ingest sees the rest), so a DEL after a
-   * restart still links to its ADD. Streams each file in 1 MiB pieces: memory stays flat
-   * however long the journal is.
-   */
-  private scanAdds(until: Readonly<Record<string, number>>): void {
-    const scan = new JournalSource(this.cfg.journal, {}, () => {});
-    for (;;) {
-      const batch = scan.poll(1 << 20);
-      if (batch.length === 0) return;
-      for (const { rec, file, at } of batch) {
-        if (at >= (until[file] ?? 0)) continue;
-        if (rec.rec === 'invocation.begin' && rec.command === 'ADD') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
-      }
-      if (batch.every(({ file, at }) => at >= (until[file] ?? 0))) return;
-    }
-  }
-
-  private rememberAdd(containerId: string, ifname: string, traceId: string, spanId: string): void {
-    const key = `${containerId}/${ifname}`;
-    this.adds.delete(key);
-    this.adds.set(key, { traceId, spanId });
-    if (this.adds.size > LINK_MEMORY) this.adds.delete(this.adds.keys().next().value!);
   }
 
   private rememberExported(id: string): void {
@@ -172,7 +97,7 @@ export class Agent {
 
   private ingest(pr: PositionedRecord): void {
     const { rec } = pr;
-    const id = invocationKey(rec);
+    const id = invocationIdOf(rec);
     this.stats.recordsRead++;
     if (this.exported.has(id)) return; // exported before a restart or as abandoned: done
     this.index.add(rec);
@@ -183,11 +108,8 @@ export class Agent {
     const perFile = this.pendingAt.get(pr.file) ?? new Map<number, number>();
     perFile.set(pr.at, (perFile.get(pr.at) ?? 0) + 1);
     this.pendingAt.set(pr.file, perFile);
-    if (rec.rec === 'invocation.begin' && rec.command === 'DEL') {
-      const add = this.adds.get(`${rec.containerId}/${rec.ifname}`);
-      if (add) this.delLinks.set(id, add);
-    }
-    if (rec.rec === 'invocation.begin' && rec.command === 'ADD') this.rememberAdd(rec.containerId, rec.ifname, rec.traceId, rec.spanId);
+    const add = this.adds.see(rec);
+    if (add) this.delLinks.set(id, add);
     if (rec.rec === 'invocation.end') {
       this.open.delete(id);
       this.endedAtNs.set(id, BigInt(rec.endNs));
@@ -259,13 +181,8 @@ export class Agent {
   }
 
   private saveCheckpoint(): void {
-    const files: Record<string, number> = {};
-    for (const [file, readOffset] of this.source.offsets()) {
-      const pending = this.pendingAt.get(file);
-      files[file] = pending && pending.size > 0 ? Math.min(...pending.keys()) : readOffset;
-    }
-    const cp: Checkpoint = { version: 1, files, exported: this.exportedOrder };
-    writeFileAtomic(join(this.cfg.stateDir, CHECKPOINT_FILE), JSON.stringify(cp), 0o600);
+    const cp: Checkpoint = { version: 1, files: resumeOffsets(this.source.offsets(), this.pendingAt), exported: this.exportedOrder };
+    writeCheckpoint(this.cfg.stateDir, cp);
     this.dirty = false;
   }
 
@@ -361,9 +278,4 @@ export class Agent {
     try { writeFileAtomic(join(this.cfg.stateDir, STATUS_FILE), JSON.stringify(s, null, 2) + '\n', 0o644); } catch { /* status is best effort */ }
     return s;
   }
-}
-
-/** The status line the agent logs. */
-export function statusLine(s: AgentStatus): string {
-  return `status: read ${s.recordsRead} records, exported ${s.invocationsExported} invocations (${s.spansExported} spans), retries ${s.retries}, dropped ${s.dropped}, skipped lines ${s.skippedLines}, queued ${s.queued}, in flight ${s.inFlight}, lag ${s.lagSeconds.toFixed(1)} s, backlog ${s.backlogBytes} bytes${s.lastError ? `, last error: ${s.lastError}` : ''}`;
 }

@@ -109,7 +109,7 @@ function keyValues(flags: Flags, env: NodeJS.ProcessEnv, s: Setting): Record<str
   const fromEnv = s.env && env[s.env] ? parseKeyValues(env[s.env]!, s.env) : {};
   const given = flags[s.flag];
   const list = Array.isArray(given) ? given.map(String) : typeof given === 'string' ? [given] : [];
-  const fromFlags = Object.assign({}, ...list.map((kv) => parseKeyValues(kv, `--${s.flag}`))) as Record<string, string>;
+  const fromFlags = list.reduce<Record<string, string>>((all, kv) => Object.assign(all, parseKeyValues(kv, `--${s.flag}`)), {});
   return { ...fromEnv, ...fromFlags };
 }
 

@@ -1,13 +1,15 @@
 /**
- * Reading the journal with positions, for the agent's checkpoint. A file is identified by a
+ * Reading the journal with positions, for the agent's checkpoint, through the journal's line
+ * reader (src/journal/lines.ts). A file is identified by a
  * hash of its first line: stable when the active file is renamed to an archive, and never
  * confused by an inode reused after pruning (each first line holds fresh random ids).
  * Each record comes with its file id and the byte offset of its line, so the agent can say
  * "everything before here is exported" per file.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, readSync, statSync } from 'node:fs';
-import { journalFiles, openJournalFile, parseRecordLine } from '../journal/reader.ts';
+import { closeSync, statSync } from 'node:fs';
+import { journalFiles, openJournalFile, readAt } from '../journal/files.ts';
+import { CHUNK_BYTES, firstLine, isGarbage, LineSplitter, parseRecordLine, type Line } from '../journal/lines.ts';
 import type { JournalRecord } from '../journal/record.ts';
 
 export interface PositionedRecord {
@@ -32,37 +34,13 @@ interface FileState {
 /** How many polls a file may be missing before its position is forgotten (it was pruned). */
 const FORGET_AFTER_POLLS = 20;
 
-const READ_CHUNK = 1 << 20;
-
-/**
- * Reads at most `max` bytes of a file from `offset` — only if the file at `path` is still
- * inode `ino` (when given): a rotation may have swapped journal.jsonl since we looked, and
- * reading the new file at the old one's offset would misalign every line.
- */
-function readChunk(path: string, offset: number, max: number, ino?: number): Buffer {
-  const file = openJournalFile(path); // not a FIFO, a device or a stranger's file
-  if (!file) return Buffer.alloc(0);
-  try {
-    if (ino !== undefined && file.st.ino !== ino) return Buffer.alloc(0);
-    const buf = Buffer.allocUnsafe(max);
-    const n = readSync(file.fd, buf, 0, max, offset);
-    return buf.subarray(0, n);
-  } catch {
-    return Buffer.alloc(0);
-  } finally {
-    closeSync(file.fd);
-  }
-}
+/** The least a poll reads from a file at once, however small its budget. */
+const MIN_READ = 64 << 10;
 
 /** The id of a file: sha1 of its first complete line, or null while it has none. */
 function firstLineId(path: string): string | null {
-  for (let size = 4096; size <= 64 << 20; size *= 4) {
-    const head = readChunk(path, 0, size);
-    const nl = head.indexOf(0x0a);
-    if (nl >= 0) return createHash('sha1').update(head.subarray(0, nl)).digest('hex').slice(0, 20);
-    if (head.length < size) return null;
-  }
-  return null;
+  const line = firstLine(path);
+  return line ? createHash('sha1').update(line).digest('hex').slice(0, 20) : null;
 }
 
 export class JournalSource {
@@ -73,6 +51,8 @@ export class JournalSource {
   /** Lines that held no whole record. */
   skipped = 0;
   private readonly onSkipped: (file: string, at: number) => void;
+  /** The one read buffer (lines are decoded, and a line's unfinished start copied, before the next read). */
+  private readonly chunk = Buffer.allocUnsafe(CHUNK_BYTES);
 
   /** `start`: file id → offset to resume from (the checkpoint); other files start at 0. */
   constructor(dir: string, start: Readonly<Record<string, number>>, onSkipped: (file: string, at: number) => void) {
@@ -113,51 +93,45 @@ export class JournalSource {
    * Reads new complete lines, at most about `budget` bytes in all, strictly in file order:
    * a later file is read only once every earlier one is read to its end, so an invocation's
    * records (which rotation may split across files) arrive in the order they were written.
+   * A file is read only while it is still the inode we know it by: a rotation may have swapped
+   * journal.jsonl since we looked, and reading the new file at the old one's offset would
+   * misalign every line. An unfinished last line is left for the next poll.
    */
   poll(budget: number): PositionedRecord[] {
     const out: PositionedRecord[] = [];
     let left = budget;
-    for (const file of this.refresh()) {
-      for (;;) {
-        if (left <= 0) return out;
-        const want = Math.min(READ_CHUNK, Math.max(left, 64 << 10));
-        const chunk = readChunk(file.path, file.offset, want, file.ino);
-        const last = chunk.lastIndexOf(0x0a);
-        if (last < 0) {
-          // A line longer than the chunk, or an unfinished last line: try one big read.
-          if (chunk.length < want || !this.longLine(file, out)) break;
-          continue;
+    for (const state of this.refresh()) {
+      if (left <= 0) break;
+      const file = openJournalFile(state.path); // not a FIFO, a device or a stranger's file
+      if (!file) continue;
+      try {
+        if (file.st.ino !== state.ino) continue;
+        const split = new LineSplitter(state.offset);
+        for (;;) {
+          if (left <= 0) break;
+          const data = readAt(file.fd, split.next, Math.min(CHUNK_BYTES, Math.max(left, MIN_READ)), this.chunk);
+          if (data.length === 0) break; // at the end of this file (an unfinished line waits)
+          const before = split.consumed;
+          for (const line of split.lines(data)) this.emit(state, line, out);
+          left -= split.consumed - before;
         }
-        this.emit(file, chunk.subarray(0, last + 1), out);
-        left -= last + 1;
-        if (chunk.length < want) break; // at the end of this file
+        state.offset = split.consumed;
+      } catch {
+        // unreadable now: next poll
+      } finally {
+        closeSync(file.fd);
       }
     }
     return out;
   }
 
-  private longLine(file: FileState, out: PositionedRecord[]): boolean {
-    const big = readChunk(file.path, file.offset, 64 << 20, file.ino);
-    const nl = big.indexOf(0x0a);
-    if (nl < 0) return false;
-    this.emit(file, big.subarray(0, nl + 1), out);
-    return true;
-  }
-
-  private emit(file: FileState, lines: Buffer, out: PositionedRecord[]): void {
-    let pos = 0;
-    while (pos < lines.length) {
-      const nl = lines.indexOf(0x0a, pos);
-      const at = file.offset + pos;
-      const rec = parseRecordLine(lines.subarray(pos, nl).toString('utf8'));
-      if (rec) out.push({ rec, file: file.id, at, bytes: nl + 1 - pos });
-      else if (nl > pos) {
-        this.skipped++;
-        this.onSkipped(file.path, at);
-      }
-      pos = nl + 1;
+  private emit(file: FileState, line: Line, out: PositionedRecord[]): void {
+    const rec = line.overlong ? null : parseRecordLine(line.text);
+    if (rec) out.push({ rec, file: file.id, at: line.at, bytes: line.bytes });
+    else if (isGarbage(line)) {
+      this.skipped++;
+      this.onSkipped(file.path, line.at);
     }
-    file.offset += lines.length;
   }
 
   /** File id → bytes consumed, for every file present now. */

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/agent.ts';
+import { STATUS_FILE, statusLine, type AgentStatus } from '../agent/status.ts';
 import { agentHelp, resolveConfig, SETTINGS, type Flags } from '../agent/config.ts';
 import { runAgent } from '../agent/run.ts';
 import { redactUrlsIn } from '../config/redact.ts';

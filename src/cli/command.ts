@@ -7,7 +7,7 @@
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { SETTINGS } from '../agent/config.ts';
 import { DEFAULTS } from '../config/wrapper-entry.ts';
-import { onRefusedFile } from '../journal/reader.ts';
+import { onRefusedFile } from '../journal/files.ts';
 import { parseDuration } from '../view/duration.ts';
 import { podSelector, type InvocationFilter } from '../view/filter.ts';
 

@@ -13,7 +13,7 @@ import { redactUrlsIn } from '../config/redact.ts';
 import { findInPath } from '../invoke/find.ts';
 import { parseWrapperEntry, type JsonObject } from '../config/wrapper-entry.ts';
 import { processAlive } from '../journal/invocations.ts';
-import { STATUS_FILE } from '../agent/agent.ts';
+import { STATUS_FILE } from '../agent/status.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 

@@ -3,25 +3,40 @@
  * journal holds about it — identity, outcome, each step's bar on a shared time axis, then per
  * step its config (stdin), result or error, stderr, and the call's CNI_* env.
  */
-import { InvocationIndex, type Invocation, type Step } from '../journal/invocations.ts';
-import { readJournal } from '../journal/reader.ts';
+import { invocationsNewestFirst } from '../journal/assemble.ts';
+import type { Invocation, Step } from '../journal/invocations.ts';
+import { recordsNewestFirst } from '../journal/reader.ts';
 import { waterfall } from '../view/waterfall.ts';
 import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
 export type ShowSelector = { id: string } | { namespace?: string; pod: string };
 
-/**
- * The invocation a selector names: the one whose trace id or span id starts with `id` (the
- * latest when a full trace id holds several calls), or a pod's latest invocation.
- */
-export function findInvocation(invocations: readonly Invocation[], sel: ShowSelector): Invocation | undefined | 'ambiguous' {
+/** Does the invocation match the selector: an id prefix of its trace or span id, or its pod? */
+function selects(inv: Invocation, sel: ShowSelector): boolean {
   if ('id' in sel) {
     const id = sel.id.toLowerCase();
-    const hits = invocations.filter((i) => i.traceId.startsWith(id) || i.spanId.startsWith(id));
-    if (hits.length > 1 && !hits.every((h) => h.traceId === id)) return 'ambiguous';
-    return hits.at(-1);
+    return inv.traceId.startsWith(id) || inv.spanId.startsWith(id);
   }
-  return invocations.filter((i) => i.pod.name === sel.pod && (sel.namespace === undefined || i.pod.namespace === sel.namespace)).at(-1);
+  return inv.pod.name === sel.pod && (sel.namespace === undefined || inv.pod.namespace === sel.namespace);
+}
+
+/**
+ * The invocation a selector names, from invocations newest first: the one whose trace id or
+ * span id starts with `id` (the latest when a full trace id holds several calls), or a pod's
+ * latest invocation. Stops at the first match, except for an id that is only a prefix: that
+ * one reads on for a second match, to say the prefix is ambiguous.
+ */
+export function findInvocation(newestFirst: Iterable<Invocation>, sel: ShowSelector): Invocation | undefined | 'ambiguous' {
+  let found: Invocation | undefined;
+  const id = 'id' in sel ? sel.id.toLowerCase() : '';
+  for (const inv of newestFirst) {
+    if (!selects(inv, sel)) continue;
+    if (!found) {
+      found = inv;
+      if (!('id' in sel) || inv.traceId === id || inv.spanId === id) return found;
+    } else if (found.traceId !== id || inv.traceId !== id) return 'ambiguous';
+  }
+  return found;
 }
 
 /** Journal text made safe for a terminal, line by line (control characters shown escaped). */
@@ -60,13 +75,16 @@ function stepSection(s: Step, caller: Step | undefined): string {
   if (s.stdin !== undefined) lines.push('  stdin:', indent(pretty(s.stdin)));
   if (s.stdout?.text) lines.push(`  stdout${s.stdout.truncated ? ` (first ${s.stdout.text.length} of ${s.stdout.bytes} bytes)` : ''}:`, indent(streamText(s.stdout.text)));
   if (s.stderr?.text) lines.push(`  stderr${s.stderr.truncated ? ` (first ${s.stderr.text.length} of ${s.stderr.bytes} bytes)` : ''}:`, indent(s.stderr.text.replace(/\n$/, '')));
-  if (s.env) lines.push('  env:', ...Object.entries(s.env).map(([k, v]) => `    ${k}=${safe(v)}`));
+  if (s.env) {
+    lines.push('  env:');
+    for (const [k, v] of Object.entries(s.env)) lines.push(`    ${k}=${safe(v)}`);
+  }
   return lines.join('\n');
 }
 
 /** The whole text of `show`, `width` columns wide. */
 export function renderInvocation(inv: Invocation, opts: { colour: boolean; width: number; nowNs?: bigint }): string {
-  const label = Math.max(...inv.steps.map((s) => stepLabel(s).length), 8);
+  const label = inv.steps.reduce((m, s) => Math.max(m, stepLabel(s).length), 8);
   const axis = Math.max(10, opts.width - label - 14);
   const out: string[] = [];
   const pod = inv.pod.name ? safe(`${inv.pod.namespace ?? '-'}/${inv.pod.name}`) : '-';
@@ -82,16 +100,19 @@ export function renderInvocation(inv: Invocation, opts: { colour: boolean; width
   }
   out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
   for (const s of inv.steps) out.push('', stepSection(s, inv.steps.find((c) => c.spanId === s.parentSpanId)));
-  if (Object.keys(inv.env).length > 0) out.push('', '── env', ...Object.entries(inv.env).map(([k, v]) => `  ${k}=${safe(v)}`));
+  if (Object.keys(inv.env).length > 0) out.push('', '── env');
+  for (const [k, v] of Object.entries(inv.env)) out.push(`  ${k}=${safe(v)}`);
   if (inv.stdout?.text) out.push('', '── what the runtime got', indent(streamText(inv.stdout.text)));
   return out.join('\n');
 }
 
-/** Reads the journal and finds the invocation, or explains why not. */
+function* newest(journal: string): Generator<Invocation> {
+  for (const { inv } of invocationsNewestFirst(recordsNewestFirst(journal))) yield inv;
+}
+
+/** Reads the journal, newest first, and finds the invocation, or explains why not. */
 export function show(journal: string, sel: ShowSelector): Invocation | string {
-  const index = new InvocationIndex();
-  for (const rec of readJournal(journal)) index.add(rec);
-  const found = findInvocation(index.list(), sel);
+  const found = findInvocation(newest(journal), sel);
   if (found === 'ambiguous') return `"${'id' in sel ? sel.id : ''}" matches more than one invocation: give more of the id`;
   if (!found) return 'id' in sel ? `no invocation with trace or span id ${sel.id} in ${journal}` : `no invocation of pod ${sel.namespace ? `${sel.namespace}/` : ''}${sel.pod} in ${journal}`;
   return found;

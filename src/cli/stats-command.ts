@@ -1,5 +1,6 @@
 /** `cni-trace stats`: latency percentiles per plugin and command, and the slowest calls. */
 import { existsSync } from 'node:fs';
+import { keepYoungGenerationSmall } from './heap.ts';
 import { fail, JOURNAL_OPTION, selection, reportRefusedFiles, type CliCommand } from './command.ts';
 import { renderStats, statsReport } from './stats.ts';
 
@@ -10,6 +11,7 @@ Per plugin and command: count, errors, p50, p95, p99 and max duration; then the
 slowest invocations. "(invocation)" rows are whole CNI calls.`,
   options: { ...JOURNAL_OPTION, since: { type: 'string' }, json: { type: 'boolean' } },
   run(values) {
+    keepYoungGenerationSmall();
     const journal = values.journal as string;
     reportRefusedFiles();
     if (!existsSync(journal)) fail(`stats: no journal at ${journal}`);

@@ -2,10 +2,12 @@
  * `cni-trace stats [--since DURATION] [--json]`: per plugin and command — count, errors,
  * p50, p95, p99, max — and the slowest invocations, as a table or as JSON.
  */
-import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
-import { readJournal } from '../journal/reader.ts';
+import { foldInvocations } from '../journal/assemble.ts';
+import type { Invocation } from '../journal/invocations.ts';
+import { journalRecords } from '../journal/reader.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
-import { latencyTable, slowest, type LatencyRow } from '../view/stats.ts';
+import { LatencyTable, type LatencyRow } from '../view/latency.ts';
+import { Slowest } from '../view/stats.ts';
 import { escapeControl, formatMs, rfc3339 } from '../view/text.ts';
 
 export interface StatsReport {
@@ -17,17 +19,28 @@ export interface StatsReport {
 
 const SLOWEST = 10;
 
-/** Computes the report over the journal's invocations that pass `filter`. */
+/**
+ * Computes the report over the journal's invocations that pass `filter`, streamed: memory holds
+ * the unfinished invocations, one histogram per group and the slowest few, not the journal.
+ */
 export function statsReport(journal: string, filter: InvocationFilter): StatsReport {
-  const index = new InvocationIndex();
-  for (const rec of readJournal(journal)) index.add(rec);
-  const invocations = index.list().filter((i) => matches(i, filter));
+  const table = new LatencyTable();
+  const slow = new Slowest(SLOWEST);
+  let count = 0;
+  const take = (inv: Invocation): void => {
+    if (!matches(inv, filter)) return;
+    count++;
+    table.add(inv);
+    slow.add(inv);
+  };
+  const open = foldInvocations(journalRecords(journal, filter.sinceNs !== undefined ? { sinceNs: filter.sinceNs } : {}), take);
+  for (const inv of open.list()) take(inv);
   return {
     since: filter.sinceNs !== undefined ? rfc3339(String(filter.sinceNs)) : null,
-    invocations: invocations.length,
-    rows: latencyTable(invocations),
-    slowest: slowest(invocations, SLOWEST).map((i: Invocation) => {
-      const step = [...i.steps].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
+    invocations: count,
+    rows: table.rows(),
+    slowest: slow.list().map((i: Invocation) => {
+      const step = i.steps.reduce<Invocation['steps'][number] | undefined>((m, s) => (m === undefined || (s.durationMs ?? 0) > (m.durationMs ?? 0) ? s : m), undefined);
       return {
         traceId: i.traceId, command: i.command, pod: i.pod.name ? `${i.pod.namespace ?? '-'}/${i.pod.name}` : '-',
         containerId: i.containerId, start: i.startNs ? rfc3339(i.startNs) : null, durationMs: i.durationMs, status: i.status,
@@ -40,7 +53,7 @@ export function statsReport(journal: string, filter: InvocationFilter): StatsRep
 /** Aligned columns; every cell is escaped, so journal text never reaches the terminal raw. */
 function columns(raw: string[][], right: ReadonlySet<number>): string {
   const rows = raw.map((r) => r.map(escapeControl));
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const widths = rows[0]!.map((_, c) => rows.reduce((m, r) => Math.max(m, r[c]!.length), 0));
   return rows.map((r) => r.map((cell, c) => (right.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
 }
 

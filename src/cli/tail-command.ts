@@ -1,5 +1,6 @@
 /** `cni-trace tail`: one line (or JSON object) per invocation, optionally following. */
 import { existsSync } from 'node:fs';
+import { keepYoungGenerationSmall } from './heap.ts';
 import { colourWanted, fail, JOURNAL_OPTION, NODE_DEFAULTS, selection, reportRefusedFiles, type CliCommand } from './command.ts';
 import { tail as tailJournal } from './tail.ts';
 
@@ -25,6 +26,7 @@ Colour only on a terminal, never with NO_COLOR set.`,
     errors: { type: 'boolean' },
   },
   run(values) {
+    keepYoungGenerationSmall();
     const journal = values.journal as string;
     reportRefusedFiles();
     if (!existsSync(journal)) {

@@ -4,8 +4,10 @@
  * --errors). Without --follow it prints the journal's invocations and exits; with --follow it
  * then prints each new invocation as it ends (or as abandoned when its wrapper died).
  */
-import { followJournal, readJournal } from '../journal/reader.ts';
+import { foldInvocations, invocationsNewestFirst } from '../journal/assemble.ts';
 import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
+import { followJournal, journalRecords, recordsNewestFirst, SINCE_MARGIN_NS } from '../journal/reader.ts';
+import type { JournalRecord } from '../journal/record.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
 import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
@@ -71,22 +73,25 @@ export interface TailOptions {
 
 /** How long a begun call whose wrapper is gone waits for its end record before it is printed as abandoned. */
 const ABANDON_AFTER_MS = 1000;
+/** Printed invocations remembered, so that a late record of one does not print it twice. */
+const PRINTED_MEMORY = 4096;
 
 /** Prints the journal; with follow, returns a stop function and keeps printing. */
 export function tail(opts: TailOptions): () => void {
   const filter = opts.filter ?? {};
-  const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour));
-  const index = new InvocationIndex();
-  for (const rec of readJournal(opts.journal)) index.add(rec);
   const printed = new Set<string>();
-  const existing = index.list().filter((inv) => matches(inv, filter));
-  for (const inv of opts.last !== undefined ? existing.slice(Math.max(0, existing.length - opts.last)) : existing) print(inv);
-  for (const inv of index.list()) {
-    if (inv.status !== 'in-flight') {
-      printed.add(inv.spanId);
-      index.forget(inv.spanId);
-    }
-  }
+  const remember = (id: string): void => {
+    printed.add(id);
+    if (printed.size > PRINTED_MEMORY) printed.delete(printed.values().next().value!);
+  };
+  const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour));
+  const shown = (inv: Invocation): void => {
+    if (matches(inv, filter)) print(inv);
+    if (inv.status !== 'in-flight') remember(inv.spanId);
+  };
+  const index = opts.last !== undefined ? printLast(opts.journal, opts.last, filter, shown) : printAll(opts.journal, filter, shown);
+  // What is left to follow: the invocations still running.
+  for (const inv of index.list()) if (inv.status !== 'in-flight') index.forget(inv.spanId);
   if (!opts.follow) return () => {};
   const stop = followJournal({
     dir: opts.journal,
@@ -114,4 +119,58 @@ export function tail(opts: TailOptions): () => void {
     stop();
     clearInterval(timer);
   };
+}
+
+/**
+ * The last `last` matching invocations, read newest file first from the end and stopped as soon
+ * as they are found; printed in start order. Returns them in an index (to follow the running).
+ */
+function printLast(journal: string, last: number, filter: InvocationFilter, shown: (inv: Invocation) => void): InvocationIndex {
+  const index = new InvocationIndex();
+  let found = 0;
+  if (last > 0) {
+    for (const { inv, records } of invocationsNewestFirst(recordsNewestFirst(journal))) {
+      if (filter.sinceNs !== undefined && inv.startNs !== null && BigInt(inv.startNs) < filter.sinceNs - SINCE_MARGIN_NS) break;
+      if (!matches(inv, filter)) continue;
+      for (const rec of records) index.add(rec);
+      if (++found >= last) break;
+    }
+  }
+  for (const inv of index.list()) shown(inv);
+  return index;
+}
+
+/**
+ * Every matching invocation, in start order, streamed: each is printed once it and every one
+ * begun before it are finished, so only the unfinished and those waiting behind them are held.
+ * Invocations whose begin is not in the journal (pruned) come last, as they sort without a start.
+ */
+function printAll(journal: string, filter: InvocationFilter, shown: (inv: Invocation) => void): InvocationIndex {
+  const waiting = new Map<string, Invocation | null>(); // begun, in write order → the invocation once finished
+  const orphans: Invocation[] = [];
+  const flush = (): void => {
+    for (const [id, inv] of waiting) {
+      if (!inv) return;
+      waiting.delete(id);
+      shown(inv);
+    }
+  };
+  const finished = (inv: Invocation): void => {
+    if (!waiting.has(inv.spanId)) orphans.push(inv);
+    else {
+      waiting.set(inv.spanId, inv);
+      flush();
+    }
+  };
+  function* noting(records: Iterable<JournalRecord>): Generator<JournalRecord> {
+    for (const rec of records) {
+      if (rec.rec === 'invocation.begin' && !waiting.has(rec.spanId)) waiting.set(rec.spanId, null);
+      yield rec;
+    }
+  }
+  const index = foldInvocations(noting(journalRecords(journal, filter.sinceNs !== undefined ? { sinceNs: filter.sinceNs } : {})), finished);
+  for (const inv of index.list()) finished(inv);
+  for (const [id, inv] of waiting) if (inv) shown(inv); else waiting.delete(id); // a begin read twice, already shown
+  for (const inv of orphans) shown(inv);
+  return index;
 }

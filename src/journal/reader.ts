@@ -1,92 +1,20 @@
 /**
- * Reading the journal: every file in the directory (archives oldest first, then the active
- * file), line by line. A line that is not a whole JSON record of a shape we know — a write
- * torn by a full disk or a killed writer, a record with a field of the wrong type — is
- * counted and skipped; when a torn record is followed on the same line by a whole one, the
- * whole one is recovered. A file that is not a regular file, or not owned by root or by us
- * (planted while the directory was open to others), is never read: see openJournalFile.
+ * Reading the journal's records: forward (write order, file by file), newest first, the newest
+ * files only (the TUI's start), and following. Every reader streams the files in fixed-size
+ * chunks through lines.ts, so memory does not grow with the journal. A line that is not a whole
+ * JSON record of a shape we know — a write torn by a full disk or a killed writer, a record with
+ * a field of the wrong type — is counted and skipped; when a torn record is followed on the same
+ * line by a whole one, the whole one is recovered. Files are opened through files.ts (never a
+ * FIFO, a link or a stranger's file), and each file is read through one descriptor held from
+ * open to end, so a file rotated away mid-read is still read whole, never mixed with its
+ * successor.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
+import { closeSync, fstatSync, statSync } from 'node:fs';
+import { journalFiles, openJournalFile, type OpenFile } from './files.ts';
+import { recordTimeNs } from './identity.ts';
+import { CHUNK_BYTES, chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, parseRecordLine, type Line } from './lines.ts';
 import type { JournalRecord } from './record.ts';
-import { asRecord } from './record-schema.ts';
-import { ACTIVE_FILE, ARCHIVE_PATTERN } from './writer.ts';
-
-/** Journal files in write order. */
-export function journalFiles(dir: string): string[] {
-  const names = readdirSync(dir);
-  const archives = names.filter((n) => ARCHIVE_PATTERN.test(n)).sort();
-  return [...archives, ...(names.includes(ACTIVE_FILE) ? [ACTIVE_FILE] : [])].map((n) => join(dir, n));
-}
-
-const RECORD_START = '{"rec":"';
-
-/** Parses one line; returns null for a line holding no whole record. */
-export function parseRecordLine(line: string): JournalRecord | null {
-  if (line.trim() === '') return null;
-  const whole = tryParse(line);
-  if (whole) return whole;
-  // A torn record followed by a whole one: the whole one starts at the last record marker.
-  const at = line.lastIndexOf(RECORD_START);
-  return at > 0 ? tryParse(line.slice(at)) : null;
-}
-
-function tryParse(text: string): JournalRecord | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null; // not JSON, or nested deeper than the parser's stack
-  }
-  return asRecord(v);
-}
-
-// O_NONBLOCK: opening a FIFO would wait for a writer; O_NOFOLLOW: a planted link is not ours.
-const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
-
-/** Journal files refused in this process, with why; each is reported once. */
-const refused = new Map<string, string>();
-let reportRefused: ((path: string, why: string) => void) | null = null;
-
-/** Who hears, once per file, that a journal file was refused (the CLI prints it on stderr). */
-export function onRefusedFile(report: ((path: string, why: string) => void) | null): void {
-  reportRefused = report;
-}
-
-/** The journal files refused so far, path → why. */
-export function refusedFiles(): ReadonlyMap<string, string> {
-  return refused;
-}
-
-function refuse(path: string, why: string): null {
-  if (!refused.has(path)) {
-    refused.set(path, why);
-    reportRefused?.(path, why);
-  }
-  return null;
-}
-
-/**
- * Opens a journal file for reading if it is one the writer could have made: a regular file
- * (not a FIFO, which would hang a blocking read, nor a device, nor a symlink) owned by root or
- * by this reader. Returns null for anything else (noted in refusedFiles) or a file gone.
- */
-export function openJournalFile(path: string): { fd: number; st: Stats } | null {
-  let fd: number;
-  try {
-    fd = openSync(path, READ_FLAGS);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ELOOP' ? refuse(path, 'a symlink') : null;
-  }
-  const st = fstatSync(fd);
-  const me = process.geteuid?.() ?? 0;
-  const why = !st.isFile() ? 'not a regular file' : st.uid !== 0 && st.uid !== me ? `owned by uid ${st.uid}, not by root or this reader` : null;
-  if (why === null) return { fd, st };
-  closeSync(fd);
-  return refuse(path, why);
-}
+import { ACTIVE_FILE } from './writer.ts';
 
 export interface ReadStats {
   records: number;
@@ -94,75 +22,151 @@ export interface ReadStats {
   skipped: number;
 }
 
-/** Reads every record in the directory, in write order per file. */
-export function readJournal(dir: string, stats: ReadStats = { records: 0, skipped: 0 }): JournalRecord[] {
-  const out: JournalRecord[] = [];
-  let files: string[];
-  try {
-    files = journalFiles(dir);
-  } catch {
-    return out;
-  }
-  for (const file of files) {
-    const tail = new LineSplitter();
-    const chunk = readFrom(file, 0);
-    for (const line of tail.push(chunk.data)) pushLine(line, out, stats);
-    // A last line without "\n" is a record still being written or one torn for good.
-    const rest = tail.rest();
-    if (rest) pushLine(rest, out, stats);
-  }
-  return out;
+export interface ReadOptions {
+  readonly stats?: ReadStats;
+  /** Skip files whose records all precede this time (epoch ns): see filesFrom. */
+  readonly sinceNs?: bigint;
+  readonly chunkBytes?: number;
 }
 
-function pushLine(line: string, out: JournalRecord[], stats: ReadStats): void {
-  const rec = parseRecordLine(line);
+/**
+ * How far before `sinceNs` a file's successor must begin for the file to be skipped. A record's
+ * time is taken shortly before its write, so write order and time order agree only to within the
+ * time a writer takes between the two; a minute covers that with room to spare.
+ */
+export const SINCE_MARGIN_NS = 60_000_000_000n;
+
+function recordOf(line: Line, stats: ReadStats | undefined): JournalRecord | null {
+  const rec = line.overlong ? null : parseRecordLine(line.text);
   if (rec) {
-    out.push(rec);
-    stats.records++;
-  } else if (line.trim() !== '') {
-    stats.skipped++;
-  }
+    if (stats) stats.records++;
+  } else if (stats && isGarbage(line)) stats.skipped++;
+  return rec;
 }
 
-/** Reads a file from `offset` to its end (or `max` bytes); returns the bytes and the file's identity. */
-export function readFrom(path: string, offset: number, max = Infinity): { data: Buffer; ino: number; size: number } {
-  const file = openJournalFile(path);
-  if (!file) return { data: Buffer.alloc(0), ino: -1, size: 0 };
-  const { fd, st } = file;
+function listFiles(dir: string): string[] {
+  try { return journalFiles(dir); } catch { return []; }
+}
+
+/** The time of a file's first record, or null when it has none that reads. */
+function firstRecordNs(path: string): bigint | null {
+  const line = firstLine(path);
+  const rec = line ? parseRecordLine(line.toString('utf8')) : null;
+  return rec ? recordTimeNs(rec) : null;
+}
+
+/**
+ * The files (in write order) that may hold records from `sinceNs` on: every record of a file
+ * was written before its successor's first, so the files before the newest one whose first
+ * record is older than `sinceNs` (less the margin) hold nothing newer.
+ */
+export function filesFrom(files: readonly string[], sinceNs: bigint | undefined): string[] {
+  if (sinceNs === undefined) return [...files];
+  for (let i = files.length - 1; i > 0; i--) {
+    const first = firstRecordNs(files[i]!);
+    if (first !== null && first < sinceNs - SINCE_MARGIN_NS) return files.slice(i);
+  }
+  return [...files];
+}
+
+/**
+ * Opens the active file first, so that a rotation during the read cannot hide it behind an
+ * archive name not yet listed; archives (whose names are never reused) are opened when reached.
+ */
+function openInTurn(files: readonly string[]): { open: (path: string) => OpenFile | null; close: () => void } {
+  const active = files.find((f) => f.endsWith(`/${ACTIVE_FILE}`));
+  let held = active ? openJournalFile(active) : null;
+  return {
+    open: (path) => {
+      if (path !== active) return openJournalFile(path);
+      const f = held;
+      held = null;
+      return f;
+    },
+    close: () => { if (held) closeSync(held.fd); },
+  };
+}
+
+/** Every record in the directory, in write order, streamed. */
+export function* journalRecords(dir: string, opts: ReadOptions = {}): Generator<JournalRecord> {
+  const files = filesFrom(listFiles(dir), opts.sinceNs);
+  const turn = openInTurn(files);
   try {
-    const size = st.size;
-    if (size <= offset) return { data: Buffer.alloc(0), ino: st.ino, size };
-    const data = Buffer.allocUnsafe(Math.min(size - offset, max));
-    let got = 0;
-    while (got < data.length) {
-      const n = readSync(fd, data, got, data.length - got, offset + got);
-      if (n === 0) break;
-      got += n;
+    for (const path of files) {
+      const file = turn.open(path);
+      if (!file) continue;
+      try {
+        // The size now, not at open: the active file may have grown (or been rotated) since.
+        const size = fstatSize(file);
+        for (const line of linesForward(file.fd, 0, size, opts.chunkBytes ?? CHUNK_BYTES)) {
+          const rec = recordOf(line, opts.stats);
+          if (rec) yield rec;
+        }
+      } finally {
+        closeSync(file.fd);
+      }
     }
-    return { data: data.subarray(0, got), ino: st.ino, size };
-  } catch {
-    return { data: Buffer.alloc(0), ino: -1, size: 0 };
   } finally {
-    closeSync(fd);
+    turn.close();
   }
 }
 
-/** Splits a byte stream into complete lines, keeping an unfinished last line for later. */
-export class LineSplitter {
-  private pending = '';
-  // Keeps a multi-byte character that a read split in two until its other half arrives.
-  private readonly decoder = new StringDecoder('utf8');
-  push(data: Buffer): string[] {
-    if (data.length === 0) return [];
-    const text = this.pending + this.decoder.write(data);
-    const lines = text.split('\n');
-    this.pending = lines.pop() ?? '';
-    return lines;
+function fstatSize(file: OpenFile): number {
+  try { return fstatSync(file.fd).size; } catch { return file.st.size; }
+}
+
+/** Every record in the directory, in write order (tests and small tools; views stream journalRecords). */
+export function readJournal(dir: string, stats: ReadStats = { records: 0, skipped: 0 }): JournalRecord[] {
+  return [...journalRecords(dir, { stats })];
+}
+
+/**
+ * Every record, newest first: the active file from its end, then each archive from its end.
+ * Stop iterating and nothing older is read. A newest line without "\n" is parsed like any
+ * other: a torn one is counted and skipped.
+ */
+export function* recordsNewestFirst(dir: string, opts: Omit<ReadOptions, 'sinceNs'> = {}): Generator<JournalRecord> {
+  const files = listFiles(dir).reverse();
+  for (const path of files) {
+    const file = openJournalFile(path);
+    if (!file) continue;
+    try {
+      for (const line of linesBackward(file.fd, file.st.size, opts.chunkBytes ?? CHUNK_BYTES)) {
+        const rec = recordOf(line, opts.stats);
+        if (rec) yield rec;
+      }
+    } finally {
+      closeSync(file.fd);
+    }
   }
-  rest(): string {
-    const r = this.pending + this.decoder.end();
-    this.pending = '';
-    return r;
+}
+
+const BEGIN_MARK = '"rec":"invocation.begin"';
+
+/**
+ * The records of the newest journal files that together hold at least `invocations`
+ * invocation begins, in write order, streamed: the start of a view over a long journal costs
+ * what it shows, not the journal's size. Records of an invocation that began in an older file
+ * come without their begin. Returns how many lines were skipped.
+ */
+export function readJournalTail(dir: string, invocations: number, onRecord: (rec: JournalRecord) => void): number {
+  const files = listFiles(dir);
+  const chosen: OpenFile[] = [];
+  try {
+    for (let i = files.length - 1, begins = 0; i >= 0 && begins < invocations; i--) {
+      const file = openJournalFile(files[i]!);
+      if (!file) continue;
+      chosen.unshift(file);
+      for (const data of chunks(file.fd, 0, file.st.size)) begins += data.toString('latin1').split(BEGIN_MARK).length - 1;
+    }
+    const stats: ReadStats = { records: 0, skipped: 0 };
+    for (const file of chosen) for (const line of linesForward(file.fd, 0, file.st.size)) {
+      const rec = recordOf(line, stats);
+      if (rec) onRecord(rec);
+    }
+    return stats.skipped;
+  } finally {
+    for (const file of chosen) closeSync(file.fd);
   }
 }
 
@@ -184,28 +188,34 @@ export interface FollowOptions {
  * Returns a stop function.
  */
 export function followJournal(opts: FollowOptions): () => void {
-  interface Position { offset: number; split: LineSplitter }
+  interface Position { split: LineSplitter }
   const archives = new Map<string, Position>();
   /** Active files we read, by inode, until they show up under an archive name. */
   const retired = new Map<number, Position>();
   let active: { ino: number; pos: Position } | null = null;
   let first = true;
-  const fresh = (path: string): Position => ({ offset: first && opts.fromEnd ? sizeOf(path) : 0, split: new LineSplitter() });
+  const fresh = (path: string): Position => ({ split: new LineSplitter(first && opts.fromEnd ? sizeOf(path) : 0) });
   const drain = (path: string, pos: Position, ino: number): void => {
-    const chunk = readFrom(path, pos.offset);
-    if (chunk.ino !== ino) return; // renamed or replaced since we looked: next poll
-    pos.offset += chunk.data.length;
-    for (const line of pos.split.push(chunk.data)) {
-      const rec = parseRecordLine(line);
-      if (rec) opts.onRecord(rec);
-      else if (line.trim() !== '') opts.onSkipped?.(line);
+    const file = openJournalFile(path);
+    if (!file) return;
+    try {
+      if (file.st.ino !== ino) return; // renamed or replaced since we looked: next poll
+      for (const data of chunks(file.fd, pos.split.next, file.st.size)) {
+        for (const line of pos.split.lines(data)) {
+          const rec = line.overlong ? null : parseRecordLine(line.text);
+          if (rec) opts.onRecord(rec);
+          else if (isGarbage(line)) opts.onSkipped?.(line.text);
+        }
+      }
+    } catch {
+      // an unreadable file: next poll
+    } finally {
+      closeSync(file.fd);
     }
   };
   const poll = (): void => {
-    let files: string[] = [];
-    try { files = journalFiles(opts.dir); } catch { /* not there yet */ }
     const names = new Set<string>();
-    for (const path of files) {
+    for (const path of listFiles(opts.dir)) {
       const ino = inodeOf(path);
       if (ino < 0) continue;
       if (path.endsWith(`/${ACTIVE_FILE}`)) {
@@ -242,47 +252,4 @@ function inodeOf(path: string): number {
 
 function sizeOf(path: string): number {
   try { return statSync(path).size; } catch { return 0; }
-}
-
-const BEGIN_MARK = '"rec":"invocation.begin"';
-const TAIL_CHUNK = 1 << 20;
-
-/** Calls `each` with every chunk of a file, 1 MiB at a time (no whole-file buffer). */
-function eachChunk(path: string, each: (chunk: Buffer) => void): void {
-  for (let offset = 0; ;) {
-    const { data } = readFrom(path, offset, TAIL_CHUNK);
-    if (data.length === 0) return;
-    each(data);
-    offset += data.length;
-    if (data.length < TAIL_CHUNK) return;
-  }
-}
-
-/**
- * The records of the newest journal files that together hold at least `invocations`
- * invocation begins, in write order, streamed in 1 MiB pieces: the start of a view over a
- * long journal costs what it shows, not the journal's size. Records of an invocation that
- * began in an older file come without their begin. Returns how many lines were skipped.
- */
-export function readJournalTail(dir: string, invocations: number, onRecord: (rec: JournalRecord) => void): number {
-  let files: string[];
-  try { files = journalFiles(dir); } catch { return 0; }
-  let from = files.length;
-  for (let begins = 0; from > 0 && begins < invocations;) {
-    from--;
-    eachChunk(files[from]!, (chunk) => { begins += chunk.toString('latin1').split(BEGIN_MARK).length - 1; });
-  }
-  let skipped = 0;
-  for (const file of files.slice(from)) {
-    const split = new LineSplitter();
-    const take = (line: string): void => {
-      const rec = parseRecordLine(line);
-      if (rec) onRecord(rec);
-      else if (line.trim() !== '') skipped++;
-    };
-    eachChunk(file, (chunk) => { for (const line of split.push(chunk)) take(line); });
-    const rest = split.rest();
-    if (rest) take(rest);
-  }
-  return skipped;
 }

@@ -1,7 +1,8 @@
 /**
- * Latency statistics over invocations: percentiles per plugin and command, the slowest
- * invocations, and a window's rate and ADD percentiles (the TUI header). Nearest-rank
- * percentiles over recorded durations, in milliseconds.
+ * Latency statistics over a few invocations held in memory: the slowest invocations, and a
+ * window's rate and ADD percentiles (the TUI header, over at most the invocations it holds).
+ * Nearest-rank percentiles over recorded durations, in milliseconds. `stats` over the whole
+ * journal streams into latency.ts instead.
  */
 import type { Invocation } from '../journal/invocations.ts';
 import { isError } from './filter.ts';
@@ -13,43 +14,32 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-export interface LatencyRow {
-  /** A plugin type, or "(invocation)" for whole invocations. */
-  readonly plugin: string;
-  readonly command: string;
-  readonly count: number;
-  readonly errors: number;
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-export const WHOLE_INVOCATION = '(invocation)';
-
-/** One row per (plugin, command) over finished steps, plus one per command for whole invocations. */
-export function latencyTable(invocations: readonly Invocation[]): LatencyRow[] {
-  const groups = new Map<string, { plugin: string; command: string; ms: number[]; errors: number }>();
-  const add = (plugin: string, command: string, ms: number | null, error: boolean): void => {
-    const key = `${plugin}\u0000${command}`;
-    const g = groups.get(key) ?? { plugin, command, ms: [], errors: 0 };
-    if (ms !== null) g.ms.push(ms);
-    if (error) g.errors++;
-    groups.set(key, g);
-  };
-  for (const inv of invocations) {
-    if (inv.status === 'in-flight') continue;
-    add(WHOLE_INVOCATION, inv.command, inv.durationMs, isError(inv));
-    for (const s of inv.steps) if (s.status !== 'skipped' && s.status !== 'in-flight') add(s.plugin, s.command, s.durationMs, s.status === 'error' || s.status === 'abandoned');
+/** Keeps the `n` slowest finished invocations seen, slowest first; equal ones in start order. */
+export class Slowest {
+  private readonly n: number;
+  private readonly kept: Invocation[] = [];
+  constructor(n: number) {
+    this.n = n;
   }
-  return [...groups.values()]
-    .map((g) => ({ plugin: g.plugin, command: g.command, count: g.ms.length + (g.ms.length === 0 ? g.errors : 0), errors: g.errors, p50: percentile(g.ms, 50), p95: percentile(g.ms, 95), p99: percentile(g.ms, 99), max: g.ms.length ? Math.max(...g.ms) : NaN }))
-    .sort((a, b) => (a.plugin === WHOLE_INVOCATION ? -1 : 0) - (b.plugin === WHOLE_INVOCATION ? -1 : 0) || a.plugin.localeCompare(b.plugin) || a.command.localeCompare(b.command));
+  add(inv: Invocation): void {
+    if (inv.durationMs === null || this.n === 0) return;
+    const at = this.kept.findIndex((k) => slower(inv, k));
+    if (at < 0) {
+      if (this.kept.length < this.n) this.kept.push(inv);
+      return;
+    }
+    this.kept.splice(at, 0, inv);
+    if (this.kept.length > this.n) this.kept.pop();
+  }
+  list(): Invocation[] {
+    return [...this.kept];
+  }
 }
 
-/** The `n` slowest finished invocations, slowest first. */
-export function slowest(invocations: readonly Invocation[], n: number): Invocation[] {
-  return invocations.filter((i) => i.durationMs !== null).sort((a, b) => b.durationMs! - a.durationMs!).slice(0, n);
+/** Does `a` rank before `b`: slower, or as slow and started earlier. */
+function slower(a: Invocation, b: Invocation): boolean {
+  if (a.durationMs! !== b.durationMs!) return a.durationMs! > b.durationMs!;
+  return a.startNs !== null && (b.startNs === null || BigInt(a.startNs) < BigInt(b.startNs));
 }
 
 export interface WindowSummary {

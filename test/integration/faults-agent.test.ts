@@ -99,7 +99,7 @@ test('row 10: credentials in generated configs, nested calls and CNI_ARGS never 
     const outer = configWithSecrets(r, `o${i}`);
     const inner = configWithSecrets(r, `i${i}`);
     const argSecret = `S3CR3T-args-${i}`;
-    secrets.push(...outer.secrets, ...inner.secrets, argSecret);
+    for (const secret of [...outer.secrets, ...inner.secrets, argSecret]) secrets.push(secret);
     const res = await callPlugin({
       env: cniEnv('ADD', bin, { CNI_CONTAINERID: `sec-${i}`, CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAME=p${i};DB_PASSWORD=${argSecret}` }),
       stdin: {

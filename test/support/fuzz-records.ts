@@ -33,7 +33,7 @@ function fieldPaths(o: Obj, prefix = ''): string[][] {
   const out: string[][] = [];
   for (const [k, v] of Object.entries(o)) {
     out.push([...(prefix ? prefix.split('.') : []), k]);
-    if (v && typeof v === 'object' && !Array.isArray(v) && k !== 'stdin') out.push(...fieldPaths(v as Obj, prefix ? `${prefix}.${k}` : k));
+    if (v && typeof v === 'object' && !Array.isArray(v) && k !== 'stdin') for (const path of fieldPaths(v as Obj, prefix ? `${prefix}.${k}` : k)) out.push(path);
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { STATUS_FILE } from '../../src/agent/agent.ts';
+import { STATUS_FILE } from '../../src/agent/status.ts';
 import { resolveConfig } from '../../src/agent/config.ts';
 import { runAgent } from '../../src/agent/run.ts';
 import type { ExecOutcome, PluginExec } from '../../src/invoke/exec.ts';

@@ -23,7 +23,7 @@ function drain(source: JournalSource, budget: number): PositionedRecord[] {
   for (let round = 0; round < 10_000; round++) {
     const got = source.poll(budget);
     if (got.length === 0) return out;
-    out.push(...got);
+    for (const p of got) out.push(p);
   }
   throw new Error('never drained');
 }

@@ -51,7 +51,7 @@ function yamlFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...yamlFiles(path));
+    if (statSync(path).isDirectory()) for (const f of yamlFiles(path)) out.push(f);
     else if (/\.ya?ml$/.test(name)) out.push(relative(DIR, path));
   }
   return out;

@@ -159,7 +159,7 @@ test('row 14: seeded fuzz of hostile input — depth up to 10,001, size up to 3 
     });
     const delegate = JSON.stringify({ type: 'sh', ...config, padding }).slice(0, -1) + `,"deep":${deep.text}}`;
     const stdin = `{"cniVersion":"1.0.0","name":"hostile","type":"cni-trace","journalDir":${JSON.stringify(journal)},"delegates":[${delegate}]}`;
-    secrets.push(...planted, ...deep.secrets, argSecret, stderrSecret);
+    for (const s of [...planted, ...deep.secrets, argSecret, stderrSecret]) secrets.push(s);
     const depth = levels + 3;
     deepest = Math.max(deepest, depth);
     largest = Math.max(largest, stdin.length);

@@ -13,7 +13,8 @@ import { after, test } from 'node:test';
 import { execa } from 'execa';
 import { benchJournal, writeInvocation } from '../../bench/synthetic-journal.ts';
 import { JournalSource } from '../../src/agent/source.ts';
-import { followJournal, onRefusedFile, readJournal, readJournalTail, refusedFiles } from '../../src/journal/reader.ts';
+import { onRefusedFile, refusedFiles } from '../../src/journal/files.ts';
+import { followJournal, readJournal, readJournalTail } from '../../src/journal/reader.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-files-'));

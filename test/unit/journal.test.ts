@@ -4,7 +4,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rena
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvocationIndex, nsToMs } from '../../src/journal/invocations.ts';
-import { followJournal, LineSplitter, parseRecordLine, readJournal, type ReadStats } from '../../src/journal/reader.ts';
+import { LineSplitter, parseRecordLine } from '../../src/journal/lines.ts';
+import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
 import { rfc3339 } from '../../src/view/text.ts';

@@ -62,7 +62,7 @@ const tailJson = (dir: string): Array<Record<string, unknown>> => {
 
 const drain = (source: JournalSource): PositionedRecord[] => {
   const out: PositionedRecord[] = [];
-  for (let got = source.poll(1 << 20); got.length > 0; got = source.poll(1 << 20)) out.push(...got);
+  for (let got = source.poll(1 << 20); got.length > 0; got = source.poll(1 << 20)) for (const p of got) out.push(p);
   return out;
 };
 
@@ -72,7 +72,7 @@ async function agentExports(dir: string): Promise<{ roots: ReadableSpan[]; skipp
   const log: string[] = [];
   const cfg = resolveConfig({ journal: dir, 'state-dir': join(root, `state-${seq++}`), 'abandon-after': '1h' }, {});
   const agent = new Agent(cfg, {
-    sink: { exportSpans: async (batch) => { spans.push(...batch); return { ok: true }; }, shutdown: async () => {} },
+    sink: { exportSpans: async (batch) => { for (const span of batch) spans.push(span); return { ok: true }; }, shutdown: async () => {} },
     resource: emptyResource(), log: (l) => log.push(l),
   });
   while (await agent.tick() > 0) { /* until caught up */ }

@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { ROOT } from '../support/fixtures.ts';
 
-const run = (script: string, ...args: string[]) => spawnSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+const run = (script: string, args: readonly string[]) => spawnSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
 
 test('npm run demo, image and bench: --help is the usage, exit 0', () => {
   for (const [script, usage] of [['scripts/demo.ts', /^Usage: npm run demo -- \[--pods N\]/], ['scripts/image.ts', /^Usage: npm run image -- \[--tag NAME\]/], ['bench/run.ts', /^Usage: npm run bench -- \[N\] \[--quick\]/]] as const) {
-    const r = run(script, '--help');
+    const r = run(script, ['--help']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, usage);
   }
@@ -26,7 +26,7 @@ test('a bad flag or value is one line and the usage, exit 2, never a stack trace
     ['bench/run.ts', ['3', '4'], /^bench: one N, got 3 4/],
   ];
   for (const [script, args, message] of cases) {
-    const r = run(script, ...args);
+    const r = run(script, args);
     assert.equal(r.status, 2, `${script} ${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.doesNotMatch(r.stderr, /\n\s+at /);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { CniError } from '../../src/cni/errors.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
-import type { FeedSink } from '../../tui/use-journal.ts';
+import type { FeedSink } from '../../tui/journal-feed.ts';
 
 process.env.FORCE_COLOR = '1';
 const React = (await import('react')).default;

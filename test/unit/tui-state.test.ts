@@ -13,8 +13,9 @@ import type { JournalRecord } from '../../src/journal/record.ts';
 import { Journal } from '../../src/journal/writer.ts';
 import { elapsedMs } from '../../src/view/filter.ts';
 import { windowSummary } from '../../src/view/stats.ts';
-import { allInvocations, cursorIndex, detailInvocation, initialState, invocationOf, reduce, runningStep, summaryWindowMs, visibleRows, type Action, type State } from '../../tui/state.ts';
-import { journalFeed, recentHistory } from '../../tui/use-journal.ts';
+import { invocationIdOf } from '../../src/journal/identity.ts';
+import { allInvocations, cursorIndex, detailInvocation, initialState, reduce, runningStep, summaryWindowMs, visibleRows, type Action, type State } from '../../tui/state.ts';
+import { journalFeed, recentHistory } from '../../tui/journal-feed.ts';
 
 const T0 = Date.UTC(2026, 10, 28, 8, 0, 0);
 const ns = (ms: number): string => String(BigInt(Math.round(ms * 1000)) * 1000n);
@@ -227,8 +228,8 @@ test('history: the last N invocations and every running one, in the order first 
   ].flatMap(records);
   for (const rec of [...input, records(many[0]!).at(-1)!]) history.add(rec);
   const kept = history.result();
-  assert.deepEqual([...new Set(kept.records.map(invocationOf))], ['run', 'n148', 'n149'], 'n0 ended late, after it was left out: still out');
-  assert.equal(kept.records.filter((r) => invocationOf(r) === 'n149').length, 4);
+  assert.deepEqual([...new Set(kept.records.map(invocationIdOf))], ['run', 'n148', 'n149'], 'n0 ended late, after it was left out: still out');
+  assert.equal(kept.records.filter((r) => invocationIdOf(r) === 'n149').length, 4);
   assert.equal(kept.horizonMs, T0 + 10_147, 'n147 is the latest left out');
   const all = recentHistory(9, () => false);
   for (const rec of SCENE.flatMap(records)) all.add(rec);
@@ -258,7 +259,7 @@ test('the journal feed gives the history at once, then new records, and says whi
   };
   const stop = journalFeed({ dir, last: 2, alive: (pid) => pid === 100, livenessMs: 10 })({
     records: (b, horizon) => { batches.push([...b]); if (horizon !== undefined) horizons.push(horizon); },
-    gone: (g) => gone.push(...g),
+    gone: (g) => { for (const id of g) gone.push(id); },
   });
   try {
     assert.deepEqual([...new Set(batches[0]!.map((r) => r.traceId))], [hex('c', 32), hex('d', 32)]);

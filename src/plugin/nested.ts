@@ -24,6 +24,7 @@
  * then run with CNI_PATH as given.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, unlinkSync } from 'node:fs';
+import { parseTraceparent } from '../trace/ids.ts';
 import { at, canonicalRunDir, DIR_FLAGS, openChild, openRunDir, UnsafeDir } from './run-dir.ts';
 import { findShimBinary } from './shim-binary.ts';
 import { ensureShimDir, shimDirName } from './shim-dir.ts';
@@ -208,7 +209,7 @@ export class NestedTracer {
     }
     out.sort((a, b) => (a.call.startNs < b.call.startNs ? -1 : a.call.startNs > b.call.startNs ? 1 : 0));
     for (const entry of out) {
-      const parent = /^00-[0-9a-f]{32}-([0-9a-f]{16})-/.exec(entry.call.env.TRACEPARENT ?? '')?.[1];
+      const parent = parseTraceparent(entry.call.env.TRACEPARENT)?.spanId;
       entry.parentSpanId = parent !== undefined && (parent === stepSpanId || this.known.has(parent)) ? parent : stepSpanId;
     }
     return out;

@@ -33,6 +33,9 @@ export async function buildSea(opts: SeaOptions = {}): Promise<void> {
   writeFileSync(config, JSON.stringify({
     main: resolve(main), output: blob, disableExperimentalSEAWarning: true,
     useCodeCache: startup === 'code-cache', useSnapshot: startup === 'snapshot',
+    // NODE_OPTIONS in a runtime's env must not reach the plugin's Node: one bad flag in it
+    // would fail every pod's network (Node refuses to start).
+    execArgvExtension: 'none',
     assets: { [SHIM_ASSET]: resolve(shim) },
   }));
   run(process.execPath, ['--experimental-sea-config', config]);

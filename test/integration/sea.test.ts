@@ -17,7 +17,7 @@ import { readJournal } from '../../src/journal/reader.ts';
 import { CLI } from '../support/agent-process.ts';
 import { subnetFor } from '../support/chains.ts';
 import { driverPath, type DriverRun } from '../support/driver.ts';
-import { DEBIAN_CNI } from '../support/fixtures.ts';
+import { DEBIAN_CNI, PLUGIN_EXECUTABLE } from '../support/fixtures.ts';
 import { comparableRun, normalise } from '../support/observe.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../support/sandbox.ts';
 
@@ -91,4 +91,12 @@ test('a real chain runs through it with no Node on the host, exactly as the bare
   assert.deepEqual(add?.steps.map((s) => [s.plugin, s.depth, s.status]), [['bridge', 0, 'ok'], ['host-local', 1, 'ok'], ['portmap', 0, 'ok']]);
   assert.deepEqual(del?.steps.map((s) => `${'>'.repeat(s.depth)}${s.plugin}`), ['portmap', 'bridge', '>host-local']);
   assert.equal(add?.steps[0]?.path, `${DEBIAN_CNI}/bridge`);
+});
+
+test('NODE_OPTIONS in the runtime\'s environment does not reach the plugin\'s Node (one bad flag would fail every pod)', async () => {
+  const env = { CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--bogus-flag --max-old-space-size=1' };
+  const r = await execa(PLUGIN_EXECUTABLE, [], { env, extendEnv: false, input: '', reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+  assert.equal(r.stderr, '');
 });

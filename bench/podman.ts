@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { wrapConflist } from '../src/cli/conflist.ts';
 import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { DEBIAN_CNI, installCniTrace } from '../test/support/fixtures.ts';
-import { createPodmanSandbox, pickFreeSubnet24, randomHex } from '../test/support/podman.ts';
+import { createPodmanSandbox } from '../test/support/podman.ts';
+import { pickFreeSubnet24, randomHex } from '../test/support/podman-host.ts';
 import { Sandbox } from '../test/support/sandbox.ts';
 import { benchEnv, fmt, median, table } from './stats.ts';
 

@@ -21,7 +21,9 @@ import { runDriver } from '../support/driver.ts';
 import { DEBIAN_CNI, PLUGIN_EXECUTABLE } from '../support/fixtures.ts';
 import { daemonSetPod, podContainer, podmanOptions, runtimeRootfs } from '../support/image.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
-import { createPodmanSandbox, podmanAvailable, randomHex, type PodmanSandbox } from '../support/podman.ts';
+import { createPodmanSandbox } from '../support/podman.ts';
+import { podmanAvailable, randomHex } from '../support/podman-host.ts';
+import { type PodmanSandbox } from '../support/podman-types.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
 const unavailable = podmanAvailable();

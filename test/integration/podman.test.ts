@@ -13,7 +13,8 @@ import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
 import { DEBIAN_CNI, installCniTrace } from '../support/fixtures.ts';
 import { Sandbox } from '../support/sandbox.ts';
-import { createPodmanSandbox, pickFreeSubnet24, podmanAvailable, randomHex } from '../support/podman.ts';
+import { createPodmanSandbox } from '../support/podman.ts';
+import { pickFreeSubnet24, podmanAvailable, randomHex } from '../support/podman-host.ts';
 
 const unavailable = podmanAvailable();
 

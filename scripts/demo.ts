@@ -158,6 +158,8 @@ try {
     await runDriver('del', call);
   });
   await Promise.all(lives);
+  // Ctrl-C: the signal handler tears down, cleans up and exits; nothing is kept or suggested.
+  if (stopping.signal.aborted) await new Promise(() => {});
   await sleep(300);
   stopFollow();
 

@@ -24,7 +24,7 @@ ${SELECTION_HELP}
     const pod = values.pod as string | undefined;
     if (positionals.length > 1) usage('show', `one ID at most, got ${positionals.length}`);
     if (positionals.length === 1 && pod) usage('show', 'give an ID or --pod [NS/]NAME, not both');
-    const output = outputFormat('show', values, ['text', 'json', 'wide'] as const);
+    const output = outputFormat('show', values, ['text', 'json'] as const);
     const width = values.width === undefined ? process.stdout.columns ?? 100 : Number(values.width);
     if (!Number.isInteger(width) || width < 20) usage('show', `--width must be a whole number of columns (20 or more), got "${values.width as string}"`);
     const filter = selection('show', values);

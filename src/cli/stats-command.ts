@@ -16,7 +16,7 @@ ${SELECTION_HELP}
   run(values) {
     keepYoungGenerationSmall();
     const journal = values.journal as string;
-    const output = outputFormat('stats', values, ['text', 'json', 'wide'] as const);
+    const output = outputFormat('stats', values, ['text', 'json'] as const);
     const filter = selection('stats', values);
     reportRefusedFiles();
     requireJournal('stats', journal);

@@ -71,6 +71,20 @@ for (const [columns, rows] of [[80, 24], [160, 45]] as const) {
       await pane.waitFor((s) => rowsOf(plain(s)).at(-1)?.startsWith('›') === true, 'G: the last row');
       await pane.keys('g');
       await pane.waitFor((s) => rowsOf(plain(s))[0]?.startsWith('›') === true, 'g: the first row');
+      // The help names the shell command that shows the same, as it runs from here.
+      await pane.keys('?');
+      const help = plain(await pane.waitFor((s) => s.includes('From a shell:'), 'the help')).split('\n');
+      // The command's lines: broken between words with " \\" so they still run as one when copied.
+      const first = help.findIndex((l) => l.includes('From a shell:')) + 1;
+      const last = help.findIndex((l, i) => i >= first && !l.trimEnd().endsWith('\\'));
+      const suggested = help.slice(first, last + 1).map((l) => l.trimEnd()).join('\n');
+      assert.ok(help.slice(first, last + 1).every((l) => l.length <= columns));
+      assert.match(suggested.replace(/ \\\n +/g, ' ').trim(), new RegExp(`^(cni-trace|\\S+ \\S+/dist/cli\\.js) tail --journal ${journal} --command ADD --status slow$`));
+      await pane.keys('?');
+      await pane.waitFor((s) => rowsOf(plain(s)).length === 10, 'the list again');
+      const ran = await execa('sh', ['-c', suggested], { reject: false, env: { NO_COLOR: '1' } });
+      assert.equal(ran.exitCode, 0, ran.stderr);
+      assert.match(ran.stdout, /shop\/slow-1 /, 'its lines run as printed and find the slow pod start');
       // The filter applies as it is typed; Esc clears it.
       await pane.type('/slow-');
       await pane.waitFor((s) => rowsOf(plain(s)).length === 1, 'the list narrowed while typing');

@@ -7,10 +7,29 @@ import React from 'react';
 
 const h = React.createElement;
 
-/** The help text; `slow` says what slow means here. */
-function helpLines(slow: string, journalFlag: string): string[] {
+/**
+ * A shell command in lines of at most `columns`, broken between words with ` \` so that the
+ * lines copied together still run as one command (a cut line would not).
+ */
+export function shellLines(command: string, columns: number): string[] {
+  const lines: string[] = [];
+  let line = ' ';
+  for (const word of command.split(' ')) {
+    if (line.trim() && line.length + 1 + word.length + 2 > columns) {
+      lines.push(`${line} \\`);
+      line = '   ';
+    }
+    line += `${line.trim() ? ' ' : ''}${word}`;
+  }
+  return [...lines, line];
+}
+
+/** The help text; `slow` says what slow means here, `command` the shell command that shows the same. */
+function helpLines(slow: string, command: string, columns: number): string[] {
   return [
     'cni-trace tui: pod network operations on this node, as they happen',
+    'From a shell:',
+    ...shellLines(command, columns),
     'The list, newest first',
     '  ↑↓ j/k PgUp/PgDn g/G  move (g top, G bottom). On the top row the cursor rides',
     '                    the newest invocation;',
@@ -32,7 +51,6 @@ function helpLines(slow: string, journalFlag: string): string[] {
     '  ⠋ plugin (in flight, running that plugin now) · abandoned (its wrapper died).',
     '  SLOWEST STEP: the plugin that took longest, or cni-trace (its own time between',
     '  and around the plugins). ELAPSED runs while in flight. Times are UTC.',
-    `The same from a shell: ${journalFlag}`,
   ];
 }
 
@@ -49,7 +67,7 @@ export interface HelpOverlayProps {
 
 /** The help text in a box of `height` lines. */
 export function HelpOverlay(props: HelpOverlayProps): React.ReactElement {
-  const lines = helpLines(props.slowRule, props.tailCommand).slice(0, props.height);
+  const lines = helpLines(props.slowRule, props.tailCommand, props.columns).slice(0, props.height);
   return h(Box, { flexDirection: 'column', height: props.height, width: props.columns },
     ...lines.map((line, i) => h(Text, { key: i, wrap: 'truncate-end', bold: i === 0 }, line || ' ')));
 }

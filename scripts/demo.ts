@@ -4,17 +4,20 @@
  * and torn down in sandbox network namespaces — one of them on a network with a slow plugin,
  * one that fails because its IP range is used up — shown live in the TUI (on a terminal) or as
  * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
- * on Ctrl-C.
+ * on Ctrl-C, except the journal: it is kept (in a new /tmp/cni-trace-demo-journal-* or DIR) so
+ * that the commands it prints at the end run as printed.
  *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
  * collector-config/compose.yaml up), an agent exports the traces and metrics live.
  * Needs root and the packages scripts/setup.sh installs.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { wrapConflist } from '../src/cli/conflist.ts';
+import { suggest } from '../src/cli/self.ts';
 import { invocationLine } from '../src/cli/tail.ts';
 import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
@@ -32,7 +35,8 @@ Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]   (as root)
 
 Pods (N ≥ 7, default 12) set up and torn down through a traced bridge+host-local, portmap,
 bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a terminal) or as
-tail lines (--no-tui, or in a pipe). --keep-journal copies the journal to DIR before clean-up.
+tail lines (--no-tui, or in a pipe). The journal is kept for the commands printed at the end:
+in a new /tmp/cni-trace-demo-journal-*, or in DIR with --keep-journal.
 With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.`;
 const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } });
 const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
@@ -125,7 +129,7 @@ try {
   let stopFollow = (): void => {};
   let tui: ResultPromise | null = null;
   if (useTui) {
-    tui = execa(process.execPath, [CLI, 'tui', '--journal', journal, '--slow', '1s'], { reject: false, stdio: 'inherit' });
+    tui = execa(process.execPath, [CLI, 'tui', '--journal', journal], { reject: false, stdio: 'inherit' });
     children.push(tui);
   } else {
     const index = new InvocationIndex();
@@ -154,38 +158,54 @@ try {
     await runDriver('del', call);
   });
   await Promise.all(lives);
+  // Ctrl-C: the signal handler tears down, cleans up and exits; nothing is kept or suggested.
+  if (stopping.signal.aborted) await new Promise(() => {});
   await sleep(300);
   stopFollow();
 
   const index = new InvocationIndex();
   for (const rec of readJournal(journal)) index.add(rec);
   const invocations = index.list();
-  const slowest = [...invocations].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
-  const failed = invocations.find((i) => i.status === 'error');
-  if (!useTui) {
-    console.log(`\n${invocations.length} invocations recorded. Things to find:`);
-    if (slowest) {
-      const step = [...slowest.steps].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
-      console.log(`- the slowest: ${slowest.command} of ${slowest.pod.namespace}/${slowest.pod.name}, ${formatMs(slowest.durationMs)}, most of it in ${step?.plugin} (${formatMs(step?.durationMs ?? null)}) — cni-trace show ${slowest.traceId.slice(0, 12)}`);
-    }
-    if (failed) {
-      const step = failed.steps.find((s) => s.status === 'error' && s.depth > 0) ?? failed.steps.find((s) => s.status === 'error');
-      console.log(`- the failure: ${failed.command} of ${failed.pod.namespace}/${failed.pod.name}, in ${step?.plugin}${step && step.depth > 0 ? ' (called by bridge)' : ''}: ${failed.error?.msg} — cni-trace show ${failed.traceId.slice(0, 12)}`);
-    }
-  } else {
-    // The TUI owns the screen until q.
-  }
-  if (tui) await tui;
-  if (values['keep-journal']) {
-    mkdirSync(values['keep-journal'], { recursive: true, mode: 0o700 });
-    cpSync(journal, values['keep-journal'], { recursive: true });
-    process.stdout.write(`\nJournal kept in ${values['keep-journal']}: npx cni-trace tail --journal ${values['keep-journal']}\n`);
-  }
+  if (tui) await tui; // the TUI owns the screen until q
+  const kept = keepJournal(journal, values['keep-journal']);
+  thingsToFind(invocations, kept);
   summaryForExport(invocations);
 } finally {
   await cleanup();
 }
 process.stdout.write('\nCleaned up: namespaces, links, iptables rules and temp files are gone.\n');
+
+/** The journal copied where it outlives the clean-up: DIR, or a new private dir in /tmp. */
+function keepJournal(journal: string, dir: string | undefined): string {
+  const kept = dir ?? mkdtempSync(join(tmpdir(), 'cni-trace-demo-journal-'));
+  mkdirSync(kept, { recursive: true, mode: 0o700 });
+  cpSync(journal, kept, { recursive: true });
+  return kept;
+}
+
+/**
+ * What to look at, pod start first (the slowest ADD, the failed ADD), each with the command that
+ * shows it — as it runs from here, with this journal — and where the journal is.
+ */
+function thingsToFind(invocations: readonly Invocation[], kept: string): void {
+  const cmd = (...args: string[]): string => `    $ ${suggest([...args, '--journal', kept], CLI)}`;
+  const adds = invocations.filter((i) => i.command === 'ADD');
+  const slowest = adds.filter((i) => i.status === 'ok').sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
+  const failed = adds.find((i) => i.status === 'error');
+  const pod = (i: Invocation): string => `${i.pod.namespace}/${i.pod.name}`;
+  const lines = [`\n${invocations.length} invocations recorded (${adds.length} pod starts). Things to find:`];
+  if (slowest) {
+    const step = [...slowest.steps].sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
+    lines.push(`- the slowest pod start: ADD of ${pod(slowest)}, ${formatMs(slowest.durationMs)}, most of it in ${step?.plugin} (${formatMs(step?.durationMs ?? null)})`, cmd('show', '--pod', pod(slowest)));
+  }
+  if (failed) {
+    const step = failed.steps.find((s) => s.status === 'error' && s.depth > 0) ?? failed.steps.find((s) => s.status === 'error');
+    lines.push(`- the failure: ADD of ${pod(failed)}, in ${step?.plugin}${step && step.depth > 0 ? ' (called by bridge)' : ''}: ${failed.error?.msg}`, cmd('show', '--pod', pod(failed)));
+  }
+  lines.push('- every slow or failed pod start, and the latency per plugin:', cmd('tail', '--command', 'ADD', '--status', 'slow'), cmd('tail', '--command', 'ADD', '--status', 'error'), cmd('stats', '--command', 'ADD'));
+  lines.push(`The journal is kept in ${kept} (root's; remove it when done).`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
 
 function summaryForExport(invocations: readonly Invocation[]): void {
   if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT || invocations.length === 0) return;

@@ -5,15 +5,15 @@
  * terminal, so Ink redraws in place instead of clearing the terminal on every frame.
  */
 import { Box, useApp, useInput, useStdout, type Key } from 'ink';
-import React, { useEffect, useMemo, useReducer } from 'react';
-import { windowSummary } from '../src/view/stats.ts';
+import React, { useEffect, useReducer } from 'react';
+import { shownSummary } from '../src/view/stats.ts';
 import { DetailView, detailScrollMax } from './components/DetailView.ts';
 import { Footer, type FooterMode } from './components/Footer.ts';
 import { Header } from './components/Header.ts';
 import { HelpOverlay } from './components/HelpOverlay.ts';
 import { InvocationList } from './components/InvocationList.ts';
 import { StatusLine } from './components/StatusLine.ts';
-import { allInvocations, cursorIndex, detailInvocation, initialState, reduce, summaryWindowMs, visibleRows, type Action, type State, type TuiConfig } from './state.ts';
+import { cursorIndex, detailInvocation, initialState, reduce, slowRule, summaryWindowMs, visibleRows, type Action, type State, type TuiConfig } from './state.ts';
 import { useClock } from './use-clock.ts';
 import type { Feed } from './journal-feed.ts';
 import { useJournal } from './use-journal.ts';
@@ -64,7 +64,10 @@ function keyAction(s: State, input: string, key: Key): Action | null {
   if (key.upArrow || input === 'k') return { type: 'move', by: -1 };
   if (key.pageDown) return { type: 'move', by: listHeight(s.rows) };
   if (key.pageUp) return { type: 'move', by: -listHeight(s.rows) };
+  if (input === 'g' || key.home) return { type: 'move', by: -Infinity };
+  if (input === 'G' || key.end) return { type: 'move', by: Infinity };
   if (key.return) return { type: 'open' };
+  if (key.escape && s.filterText) return { type: 'filter-clear' };
   const toggles: Readonly<Record<string, Action>> = {
     ' ': { type: 'toggle-pause' }, '/': { type: 'filter-start' }, e: { type: 'toggle-errors' },
     s: { type: 'toggle-slow' }, o: { type: 'cycle-sort' }, f: { type: 'toggle-follow' },
@@ -111,11 +114,13 @@ export interface AppProps {
   readonly tickMs: number;
   /** Records are dispatched at most this often (ms). */
   readonly batchMs: number;
+  /** The filter line to start with (tui --command/--status/--slower-than). */
+  readonly filterText?: string;
 }
 
 /** The whole screen; calls Ink's exit when the state says quit. */
 export function App(props: AppProps): React.ReactElement {
-  const [state, dispatch] = useReducer(reduceKeys, undefined, () => initialState(props.config, props.columns, props.rows, props.now()));
+  const [state, dispatch] = useReducer(reduceKeys, undefined, () => initialState(props.config, props.columns, props.rows, props.now(), props.filterText));
   useJournal(props.feed, dispatch, props.batchMs);
   useClock(dispatch, props.now, props.tickMs);
   const { stdout } = useStdout();
@@ -129,25 +134,26 @@ export function App(props: AppProps): React.ReactElement {
   useInput((input, key) => dispatch({ type: 'key', input, key }));
 
   const rows = visibleRows(state);
-  // The header's figures change with what is held and the clock, not with keys.
-  const all = useMemo(() => allInvocations(state), [state.held]);
+  // The header's figures are over the rows the list shows: never "errors 0" above an error row.
   const windowMs = summaryWindowMs(state);
-  const summary = useMemo(() => windowSummary(all, state.nowMs, windowMs), [all, state.nowMs, windowMs]);
+  const summary = shownSummary(rows, state.nowMs, windowMs);
+  const rule = slowRule(state);
+  const isSlow = (i: Parameters<typeof rule.isSlow>[0]): boolean => rule.isSlow(i, state.nowMs);
   const { config, columns } = state;
   const inv = state.screen === 'detail' ? detailInvocation(state) : undefined;
   const mode: FooterMode = state.prompt !== null ? 'prompt' : state.help ? 'help' : inv ? 'detail' : 'list';
   const body = state.help
-    ? h(HelpOverlay, { height: bodyHeight(state.rows), columns, slowMs: config.slowMs })
+    ? h(HelpOverlay, { height: bodyHeight(state.rows), columns, slowRule: rule.describe(), tailCommand: config.shellHint ?? `cni-trace tail --journal ${config.journal}` })
     : inv
-      ? h(DetailView, { inv, tab: state.detailTab, scroll: state.detailScroll, height: bodyHeight(state.rows), columns, nowMs: state.nowMs, ticks: state.ticks, slowMs: config.slowMs, traceUrl: config.traceUrl })
+      ? h(DetailView, { inv, tab: state.detailTab, scroll: state.detailScroll, height: bodyHeight(state.rows), columns, nowMs: state.nowMs, ticks: state.ticks, slow: isSlow(inv), traceUrl: config.traceUrl })
       : h(Box, { flexDirection: 'column' },
         h(InvocationList, {
           rows, cursor: cursorIndex(state, rows), height: listHeight(state.rows), columns, nowMs: state.nowMs, ticks: state.ticks,
-          slowMs: config.slowMs, followBottom: state.followBottom,
-          emptyText: state.held.size === 0 ? `waiting for invocations in ${escapeControl(config.journal)} (is the conflist wrapped?)` : 'no invocation matches (/ e s change what is shown)',
+          isSlow, followBottom: state.followBottom,
+          emptyText: state.held.size === 0 ? `waiting for invocations in ${escapeControl(config.journal)} (is the conflist wrapped?)` : 'no invocation matches (/ e s change what is shown, Esc clears the filter)',
         }),
         h(StatusLine, {
-          prompt: state.prompt, filterText: state.filterText, errorsOnly: state.errorsOnly, slowOnly: state.slowOnly, slowMs: config.slowMs,
+          prompt: state.prompt, filterText: state.filterText, errorsOnly: state.errorsOnly, slowOnly: state.slowOnly, slowRule: rule.describe(),
           sort: state.sort, followBottom: state.followBottom, shown: rows.length, held: state.held.size,
         }));
   return h(Box, { flexDirection: 'column', width: columns, height: Math.max(1, state.rows - 1) },

@@ -18,8 +18,12 @@ export interface RunTuiOptions {
   readonly journal: string;
   /** Invocations of the history shown at start: the last N (default 200), and every one still running. */
   readonly last?: number;
-  /** Slow threshold in ms (default 1000). */
+  /** Slow threshold in ms; without it, slow is relative to each network and command (view/slow.ts). */
   readonly slowMs?: number;
+  /** The filter line to start with. */
+  readonly filterText?: string;
+  /** The shell command that shows this journal, for the help. */
+  readonly shellHint?: string;
   /** Trace link template with `{traceId}` (default Jaeger's on localhost). */
   readonly traceUrl?: string;
   /** Header window in ms (default 5 minutes). */
@@ -39,7 +43,7 @@ export interface RunTuiOptions {
 }
 
 /** What an option left out means. */
-export const DEFAULTS = { last: 200, slowMs: 1000, windowMs: 300_000, traceUrl: 'http://localhost:16686/trace/{traceId}', maxInvocations: 2000 } as const;
+export const DEFAULTS = { last: 200, slowMs: null, windowMs: 300_000, traceUrl: 'http://localhost:16686/trace/{traceId}', maxInvocations: 2000 } as const;
 
 const ALTERNATE_SCREEN = '\x1b[?1049h';
 const MAIN_SCREEN = '\x1b[?1049l';
@@ -59,13 +63,14 @@ export function tuiConfig(opts: RunTuiOptions): TuiConfig | string {
     journal: opts.journal,
     nodeName: opts.nodeName ?? process.env.K8S_NODE_NAME ?? hostname(),
     slowMs: opts.slowMs ?? DEFAULTS.slowMs,
+    ...(opts.shellHint ? { shellHint: opts.shellHint } : {}),
     windowMs: opts.windowMs ?? DEFAULTS.windowMs,
     traceUrl: opts.traceUrl ?? DEFAULTS.traceUrl,
     maxInvocations: opts.maxInvocations ?? DEFAULTS.maxInvocations,
   };
   const last = opts.last ?? DEFAULTS.last;
   if (!Number.isInteger(last) || last < 0) return `--last must be a whole number ≥ 0, not ${last}`;
-  if (!Number.isFinite(config.slowMs) || config.slowMs < 0) return `--slow must be a number of ms ≥ 0, not ${config.slowMs}`;
+  if (config.slowMs !== null && (!Number.isFinite(config.slowMs) || config.slowMs < 0)) return `--slow must be a number of ms ≥ 0, not ${config.slowMs}`;
   if (!Number.isFinite(config.windowMs) || config.windowMs <= 0) return `--window must be a duration > 0, not ${config.windowMs} ms`;
   if (!Number.isInteger(config.maxInvocations) || config.maxInvocations < 1) return `maxInvocations must be a whole number ≥ 1, not ${config.maxInvocations}`;
   return config;
@@ -99,6 +104,7 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
     const app = render(React.createElement(App, {
       config, feed: journalFeed({ dir: config.journal, last: opts.last ?? DEFAULTS.last }),
       columns: stdout.columns, rows: stdout.rows, now: Date.now, tickMs: 250, batchMs: 100,
+      ...(opts.filterText ? { filterText: opts.filterText } : {}),
     }), { stdin, stdout, stderr, exitOnCtrlC: true, onRender: () => { frames++; } });
     unmount = () => app.unmount();
     await app.waitUntilExit();

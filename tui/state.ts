@@ -8,20 +8,23 @@
 import { invocationIdOf } from '../src/journal/identity.ts';
 import { InvocationIndex, type Invocation, type Step } from '../src/journal/invocations.ts';
 import type { JournalRecord } from '../src/journal/record.ts';
-import { elapsedMs, matches } from '../src/view/filter.ts';
+import { elapsedMs, matches, parseFilterText } from '../src/view/filter.ts';
+import { SlowBaseline, slowBaseline } from '../src/view/slow.ts';
 
 /** What the TUI shows and how (README, "cni-trace tui"). Times in ms. */
 export interface TuiConfig {
   readonly journal: string;
   readonly nodeName: string;
-  /** At or above this an invocation is slow: yellow, and kept by slow-only. */
-  readonly slowMs: number;
+  /** At or above this (ms) an invocation is slow; null: slow for its network and command in what is held (view/slow.ts). */
+  readonly slowMs: number | null;
   /** The header's window for the rate, ADD percentiles and errors. */
   readonly windowMs: number;
   /** The trace link; `{traceId}` is replaced by the invocation's trace id. */
   readonly traceUrl: string;
   /** Finished invocations held at most. */
   readonly maxInvocations: number;
+  /** The shell command that shows this journal (tail, with the right binary and --journal), for the help. */
+  readonly shellHint?: string;
 }
 
 /** One invocation as held: its records, one per (kind, span id), and the view folded from them. */
@@ -60,9 +63,9 @@ export interface State {
   readonly sort: 'time' | 'duration';
   readonly errorsOnly: boolean;
   readonly slowOnly: boolean;
-  /** The applied text filter, '' for none. */
+  /** The applied filter line (text, `ADD`, `status:slow`, `>2s`), '' for none. */
   readonly filterText: string;
-  /** The filter being typed; null when the prompt is closed. */
+  /** The filter being typed (applied as it is typed); null when the prompt is closed. */
   readonly prompt: string | null;
   readonly help: boolean;
   readonly quit: boolean;
@@ -70,7 +73,7 @@ export interface State {
 
 /** Actions that carry nothing: the keys that open, close, toggle or cycle something. */
 export type PlainAction = 'open' | 'back' | 'toggle-pause' | 'toggle-follow' | 'filter-start' | 'filter-erase' | 'filter-confirm'
-  | 'filter-cancel' | 'toggle-errors' | 'toggle-slow' | 'cycle-sort' | 'toggle-help' | 'quit';
+  | 'filter-cancel' | 'filter-clear' | 'toggle-errors' | 'toggle-slow' | 'cycle-sort' | 'toggle-help' | 'quit';
 
 export type Action =
   | { readonly type: PlainAction }
@@ -89,11 +92,11 @@ export type Action =
   | { readonly type: 'scroll-detail'; readonly by: number; readonly max: number };
 
 /** A state holding nothing yet, for a terminal of the given size. */
-export function initialState(config: TuiConfig, columns: number, rows: number, nowMs: number): State {
+export function initialState(config: TuiConfig, columns: number, rows: number, nowMs: number, filterText = ''): State {
   return {
     config, held: new Map(), horizonMs: -Infinity, nowMs, ticks: 0, columns, rows, screen: 'list', selectedId: null, detailId: null,
     detailTab: 0, detailScroll: 0, frozen: null, arrivedWhilePaused: 0, followBottom: false, sort: 'time',
-    errorsOnly: false, slowOnly: false, filterText: '', prompt: null, help: false, quit: false,
+    errorsOnly: false, slowOnly: false, filterText, prompt: null, help: false, quit: false,
   };
 }
 
@@ -109,9 +112,8 @@ export function reduce(s: State, a: Action): State {
       const rows = visibleRows(s);
       const inv = rows[cursorIndex(s, rows)];
       if (!inv) return s;
-      // On the first failed step, if any; the cursor stays on what was opened, whatever arrives meanwhile.
-      const failed = inv.steps.findIndex((step) => step.status === 'error' || step.status === 'abandoned');
-      return { ...s, screen: 'detail', detailId: inv.spanId, detailTab: Math.max(0, failed), detailScroll: 0, help: false, selectedId: inv.spanId };
+      // On the first failed step, else the slowest: where the answer is. The cursor stays on what was opened.
+      return { ...s, screen: 'detail', detailId: inv.spanId, detailTab: firstTab(inv), detailScroll: 0, help: false, selectedId: inv.spanId };
     }
     case 'back': return s.help ? { ...s, help: false } : { ...s, screen: 'list', detailId: null };
     case 'toggle-pause': return { ...s, frozen: s.frozen ? null : allInvocations(s), arrivedWhilePaused: 0 };
@@ -120,7 +122,8 @@ export function reduce(s: State, a: Action): State {
     case 'filter-type': return s.prompt === null ? s : { ...s, prompt: s.prompt + a.text };
     case 'filter-erase': return s.prompt === null ? s : { ...s, prompt: [...s.prompt].slice(0, -1).join('') };
     case 'filter-confirm': return s.prompt === null ? s : { ...s, filterText: s.prompt.trim(), prompt: null };
-    case 'filter-cancel': return { ...s, prompt: null };
+    // Esc clears the filter (it applied as it was typed).
+    case 'filter-cancel': case 'filter-clear': return { ...s, prompt: null, filterText: '' };
     case 'toggle-errors': return { ...s, errorsOnly: !s.errorsOnly };
     case 'toggle-slow': return { ...s, slowOnly: !s.slowOnly };
     case 'cycle-sort': return { ...s, sort: s.sort === 'time' ? 'duration' : 'time', selectedId: null };
@@ -143,13 +146,39 @@ export function allInvocations(s: State): Invocation[] {
  * at the bottom. While paused: the invocations held when pausing, as they are now. */
 export function visibleRows(s: State): Invocation[] {
   const source = s.frozen ? s.frozen.map((inv) => s.held.get(inv.spanId)?.inv ?? inv) : allInvocations(s);
-  const filter = { text: s.filterText, errorsOnly: s.errorsOnly, ...(s.slowOnly ? { slowerThanMs: s.config.slowMs } : {}) };
+  const rule = slowRule(s);
+  const isSlow = (inv: Invocation, nowMs: number): boolean => rule.isSlow(inv, nowMs);
+  // The prompt's text applies as it is typed.
+  const filter = { ...parseFilterText(s.prompt ?? s.filterText), isSlow, ...(s.errorsOnly ? { errorsOnly: true } : {}) };
   const key = s.sort === 'time' ? startKey : (inv: Invocation): number => elapsedMs(inv, s.nowMs) ?? -1;
   // Oldest (or quickest) first, ties in the order first seen; newest first is the reverse.
-  const rows = source.filter((inv) => matches(inv, filter, s.nowMs)).map((inv, i) => ({ inv, k: key(inv), start: startKey(inv), i }));
+  const rows = source.filter((inv) => matches(inv, filter, s.nowMs) && (!s.slowOnly || isSlow(inv, s.nowMs)))
+    .map((inv, i) => ({ inv, k: key(inv), start: startKey(inv), i }));
   rows.sort((a, b) => a.k - b.k || a.start - b.start || a.i - b.i);
   const ordered = rows.map((r) => r.inv);
   return s.followBottom ? ordered : ordered.reverse();
+}
+
+const rules = new WeakMap<ReadonlyMap<string, Held>, SlowBaseline>();
+
+/** What is slow now: the --slow threshold, or each network and command's own distribution in what is held. */
+export function slowRule(s: State): SlowBaseline {
+  if (s.config.slowMs !== null) return new SlowBaseline(s.config.slowMs);
+  let rule = rules.get(s.held);
+  if (!rule) {
+    rule = slowBaseline(allInvocations(s));
+    rules.set(s.held, rule);
+  }
+  return rule;
+}
+
+/** The detail tab an invocation opens on: its first failed step, else its slowest step. */
+export function firstTab(inv: Invocation): number {
+  const failed = inv.steps.findIndex((step) => step.status === 'error' || step.status === 'abandoned');
+  if (failed >= 0) return failed;
+  let slowest = 0;
+  inv.steps.forEach((step, i) => { if ((step.durationMs ?? -1) > (inv.steps[slowest]!.durationMs ?? -1)) slowest = i; });
+  return slowest;
 }
 
 /** The header's window (ms): the configured one, or less when invocations that started within it

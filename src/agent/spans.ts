@@ -11,6 +11,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { CniError } from '../cni/errors.ts';
 import type { Invocation, Step } from '../journal/invocations.ts';
 import { PRODUCT, VERSION } from '../product.ts';
+import { OWN_TIME, ownTime } from '../view/own-time.ts';
 
 export const SCOPE = { name: PRODUCT, version: VERSION } as const;
 
@@ -88,6 +89,8 @@ export function invocationAttributes(inv: Invocation, nodeName: string): Attribu
   const ips = resultIps(inv);
   if (ips.length > 0) a['cni.result.ips'] = ips;
   setError(a, inv.error);
+  const own = ownTime(inv);
+  if (own) a['cni.own_time.ms'] = own.ms;
   if (inv.status === 'abandoned') {
     a['cni.abandoned'] = true;
     a['error.type'] = 'abandoned';
@@ -177,9 +180,25 @@ export function spansFromInvocation(inv: Invocation, opts: TraceContextOptions):
     ...(abandoned ? { error: 'abandoned: the call began and never ended (the wrapper was killed)' } : inv.error ? { error: inv.error.msg } : {}),
     attributes: invocationAttributes(inv, opts.nodeName),
     links,
+    events: ownTimeEvents(inv),
     resource: opts.resource,
   });
   return [root, ...inv.steps.filter((s) => s.startNs).map((s) => spanFromStep(inv, s, endNs, opts.resource))];
+}
+
+/**
+ * cni-trace's own time as events on the root span, named "cni-trace", one per gap (before the
+ * first delegate, between two, after the last) at the gap's start with its phase and length;
+ * the root also carries the total (`cni.own_time.ms`). So a trace says how much of the call was
+ * cni-trace's rather than leaving it as space between the plugins' bars (docs/decisions.md 27).
+ */
+export function ownTimeEvents(inv: Invocation): TimedEvent[] {
+  return (ownTime(inv)?.gaps ?? []).map((g) => ({
+    name: OWN_TIME,
+    time: hrTime(String(g.startNs)),
+    attributes: { 'cni.own_time.phase': g.phase, 'cni.own_time.duration_ms': Number(g.endNs - g.startNs) / 1e6 },
+    droppedAttributesCount: 0,
+  }));
 }
 
 /** One step's span: a child of the invocation's root span, or of its caller's span for a nested call. */

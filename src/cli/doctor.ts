@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, lstatSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isWrapped, parseConflist } from './conflist.ts';
+import { suggest } from './self.ts';
 import { runtimeConflist } from './conf-dir.ts';
 import { redactUrlsIn } from '../config/redact.ts';
 import { findInPath } from '../invoke/find.ts';
@@ -42,7 +43,7 @@ const bad = (name: string, status: 'warn' | 'fail', detail: string, fix: string)
 function pluginCheck(binDirs: readonly string[]): Check {
   const name = 'plugin executable';
   const found = findInPath('cni-trace', binDirs);
-  if ('error' in found) return bad(name, 'fail', `no cni-trace in ${binDirs.join(':')}`, `cni-trace install --bin-dir ${binDirs[0] ?? '/opt/cni/bin'}`);
+  if ('error' in found) return bad(name, 'fail', `no cni-trace in ${binDirs.join(':')}`, suggest(['install', '--bin-dir', binDirs[0] ?? '/opt/cni/bin']));
   try {
     accessSync(found.path, constants.X_OK);
   } catch {
@@ -54,7 +55,7 @@ function pluginCheck(binDirs: readonly string[]): Check {
     if (Array.isArray(v.supportedVersions)) return ok(name, `${found.path} runs (CNI ${v.supportedVersions.join(', ')})`);
   } catch { /* below */ }
   return bad(name, 'fail', `${found.path} does not answer VERSION (${r.error?.message ?? `exit ${r.status}`}: ${(r.stderr ?? '').trim().slice(0, 200)})`,
-    `reinstall it: cni-trace install --bin-dir ${binDirs[0]}`);
+    `reinstall it: ${suggest(['install', '--bin-dir', binDirs[0] ?? '/opt/cni/bin'])}`);
 }
 
 function conflistChecks(confDir: string, binDirs: readonly string[]): Check[] {
@@ -68,10 +69,10 @@ function conflistChecks(confDir: string, binDirs: readonly string[]): Check[] {
   } catch (e) {
     return [bad(name, 'fail', (e as Error).message, `fix or replace ${file}`)];
   }
-  if (!isWrapped(conf)) return [bad(name, 'fail', `${file} (the file the runtime loads) is not wrapped: its calls are not traced`, `cni-trace install --bin-dir ${binDirs[0] ?? '/opt/cni/bin'} --conf-dir ${confDir} --watch`)];
+  if (!isWrapped(conf)) return [bad(name, 'fail', `${file} (the file the runtime loads) is not wrapped: its calls are not traced`, suggest(['install', '--bin-dir', binDirs[0] ?? '/opt/cni/bin', '--conf-dir', confDir, '--watch']))];
   const entry = (conf.plugins as JsonObject[])[0]!;
   const parsed = parseWrapperEntry({ ...entry, name: conf.name as string, cniVersion: (conf.cniVersion as string | undefined) ?? '1.0.0' });
-  if ('code' in parsed) return [bad(name, 'fail', `${file}: ${parsed.msg}`, `fix the key it names, or rewrap: cni-trace unwrap ${file} --in-place && cni-trace wrap ${file} --in-place`)];
+  if ('code' in parsed) return [bad(name, 'fail', `${file}: ${parsed.msg}`, `fix the key it names, or rewrap: ${suggest(['unwrap', file, '--in-place'])} && ${suggest(['wrap', file, '--in-place'])}`)];
   const checks: Check[] = [ok(name, `${file} is loaded by the runtime and wrapped (${parsed.delegates.length} delegates)`)];
   const missing: string[] = [];
   for (const d of parsed.delegates) {
@@ -89,12 +90,14 @@ function journalCheck(dir: string, minFree: number): Check {
   let st;
   try {
     st = lstatSync(dir);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return bad(name, 'fail', `cannot look at ${dir}: permission denied`, `run doctor as root: sudo ${suggest(process.argv.slice(2))}`);
     return bad(name, 'warn', `${dir} does not exist yet (it is made by the first traced call)`, 'nothing, unless calls have run: then check journalDir in the wrapper entry');
   }
   if (st.isSymbolicLink()) return bad(name, 'fail', `${dir} is a symlink: the plugin refuses to write through it`, `replace it with a real directory: rm ${dir} && mkdir -m 0700 ${dir}`);
   if (!st.isDirectory()) return bad(name, 'fail', `${dir} is not a directory`, `move it away; the plugin creates the directory`);
-  if (st.uid !== (process.geteuid?.() ?? 0)) return bad(name, 'fail', `${dir} is owned by uid ${st.uid}: the plugin (root) refuses it`, `chown root:root ${dir}`);
+  if (st.uid !== 0 && st.uid !== (process.geteuid?.() ?? 0)) return bad(name, 'fail', `${dir} is owned by uid ${st.uid}: the plugin (root) refuses it`, `chown root:root ${dir}`);
   if ((st.mode & 0o077) !== 0) return bad(name, 'warn', `${dir} is mode ${(st.mode & 0o777).toString(8)}: the journal holds configs (redacted) others should not read`, `chmod 0700 ${dir} (the plugin repairs it on its next call)`);
   const fs = statfsSync(dir);
   const free = fs.bavail * fs.bsize;
@@ -107,11 +110,13 @@ function agentCheck(stateDir: string): Check {
   let status: { pid: number; updatedAt: string; lagSeconds?: number; queued?: number; lastError?: string | null; backlogBytes?: number };
   try {
     status = JSON.parse(readFileSync(join(stateDir, STATUS_FILE), 'utf8')) as typeof status;
-  } catch {
-    return bad(name, 'fail', `no agent status in ${stateDir}: the agent has not run here`, 'run cni-trace agent (the DaemonSet in collector-config/kubernetes does)');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return bad(name, 'fail', `cannot read the agent's status in ${stateDir}: permission denied`, `run doctor as root: sudo ${suggest(process.argv.slice(2))}`);
+    return bad(name, 'fail', `no agent status in ${stateDir}: the agent has not run here`, `run ${suggest(['agent'])} (the DaemonSet in collector-config/kubernetes does)`);
   }
   const age = (Date.now() - Date.parse(status.updatedAt)) / 1000;
-  if (!processAlive(status.pid)) return bad(name, 'fail', `the agent (pid ${status.pid}) is not running; its last status is ${age.toFixed(0)} s old`, 'start cni-trace agent (or see why its pod restarts)');
+  if (!processAlive(status.pid)) return bad(name, 'fail', `the agent (pid ${status.pid}) is not running; its last status is ${age.toFixed(0)} s old`, `start ${suggest(['agent'])} (or see why its pod restarts)`);
   const lag = status.lagSeconds ?? 0;
   if (status.lastError && (status.queued ?? 0) > 0) return bad(name, 'warn', `the agent (pid ${status.pid}) runs but cannot export: ${status.lastError}`, 'check the collector (below) and the agent\'s endpoint settings');
   return ok(name, `running (pid ${status.pid}), lag ${lag.toFixed(1)} s, backlog ${status.backlogBytes ?? 0} bytes`);

@@ -1,7 +1,7 @@
 /** `cni-trace install` and `uninstall`: the plugin into a bin dir, the node's conflist wrapped and back. */
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { fail, type CliCommand } from './command.ts';
+import { fail, usage, type CliCommand } from './command.ts';
 import { BACKUP_DIR, keepWrapped, restoreConfDir, runtimeConflist, wrapInConfDir } from './conf-dir.ts';
 import { installPlugin } from './install.ts';
 
@@ -22,8 +22,8 @@ fighting, with a warning, a watcher that rewrites it back each time.`,
     const confDir = values['conf-dir'] as string | undefined;
     const conflist = values.conflist as string | undefined;
     const journalDir = values['journal-dir'] as string | undefined;
-    if (!binDir) fail('install: --bin-dir DIR is required');
-    if ((conflist || values.watch || journalDir) && !confDir) fail('install: --conflist, --journal-dir and --watch need --conf-dir');
+    if (!binDir) usage('install', '--bin-dir DIR is required');
+    if ((conflist || values.watch || journalDir) && !confDir) usage('install', '--conflist, --journal-dir and --watch need --conf-dir');
     console.log(`installed ${installPlugin(binDir)}`);
     if (!confDir) return;
     const chosen = conflist ? { name: conflist } : runtimeConflist(confDir);
@@ -49,7 +49,7 @@ rewrote since is left as it is), removes the backups and DIR/cni-trace.`,
   run(values) {
     const binDir = values['bin-dir'] as string | undefined;
     const confDir = values['conf-dir'] as string | undefined;
-    if (!binDir || !confDir) fail('uninstall: --bin-dir DIR and --conf-dir DIR are required');
+    if (!binDir || !confDir) usage('uninstall', '--bin-dir DIR and --conf-dir DIR are required');
     for (const r of restoreConfDir(confDir)) console.log(r.action === 'restored' ? `restored ${r.file}` : `left ${r.file} as it is: ${r.why}`);
     const plugin = join(binDir, 'cni-trace');
     if (existsSync(plugin)) {

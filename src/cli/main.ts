@@ -5,8 +5,11 @@
  * (docs/decisions.md 13). The plugin itself (what a runtime execs) is dist/cni-trace.cjs, not
  * this file.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { VERSION } from '../product.ts';
+import { closest } from '../spelling.ts';
 import type { CliCommand } from './command.ts';
+import { explainFsError, fail, usage } from './errors.ts';
 
 interface Entry {
   readonly summary: string;
@@ -38,16 +41,12 @@ function mainHelp(): string {
   return `cni-trace — see the network half of pod startup
 
 Usage: cni-trace <command> [flags]
+       cni-trace --version
 
 Commands:
 ${rows.join('\n')}
 
-Run "cni-trace <command> --help" for a command's flags.`;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`cni-trace: ${message}\n`);
-  process.exit(1);
+Run "cni-trace <command> --help" for a command's flags; docs/cli.md has them all.`;
 }
 
 /**
@@ -64,27 +63,68 @@ function reexecWithSizedHeap(): void {
   process.execve(process.execPath, [process.execPath, ...LONG_RUNNING_V8_FLAGS, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], process.env);
 }
 
+/**
+ * `--last -3`: a string flag followed by a negative number takes it as its value (Node's
+ * parseArgs calls it "ambiguous", in three lines); the command then says what is wrong with it.
+ */
+function joinNegativeValues(args: readonly string[], options: ParseArgsOptionsConfig): string[] {
+  const strings = new Set(Object.entries(options).filter(([, o]) => o.type === 'string').flatMap(([k, o]) => [`--${k}`, ...(o.short ? [`-${o.short}`] : [])]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (strings.has(args[i]!) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
+}
+
+/** Node's parseArgs error as one line of ours, with "did you mean" for a mistyped flag. */
+function parseError(name: string, e: Error & { code?: string }, options: ParseArgsOptionsConfig): never {
+  const flags = Object.entries(options).flatMap(([k, o]) => [`--${k}`, ...(o.short ? [`-${o.short}`] : [])]);
+  const quoted = /'([^']+)'/.exec(e.message)?.[1] ?? '';
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const flag = quoted.split('=')[0]!;
+      const meant = closest(flag, flags);
+      return usage(name, `unknown flag ${flag}${meant ? ` (did you mean ${meant}?)` : ''}`);
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = quoted.split(' ')[0]!;
+      return usage(name, /argument missing|ambiguous/.test(e.message) ? `${flag} needs a value` : `${flag} takes no value`);
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': return usage(name, `unexpected argument "${quoted}"`);
+    default: return usage(name, e.message.split('\n')[0]!);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') return void console.log(mainHelp());
+  if (name === '--version' || name === '-V' || name === 'version') return void console.log(`cni-trace ${VERSION}`);
   const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!entry) fail(`unknown command "${name}" (see cni-trace --help)`);
+  if (!entry) {
+    const meant = closest(name, [...Object.keys(COMMANDS), 'version', 'help']);
+    usage('', name.startsWith('-') ? `unknown flag ${name}${meant ? ` (did you mean ${meant}?)` : ''}` : `unknown command "${name}"${meant ? ` (did you mean "${meant}"?)` : ''}`);
+  }
   const asksHelp = rest.includes('--help') || rest.includes('-h');
   if (entry.sizedHeap && !asksHelp && !rest.includes('--status')) reexecWithSizedHeap();
   const command = await entry.load();
+  const options = { ...command.options, help: { type: 'boolean', short: 'h' } } as const satisfies ParseArgsOptionsConfig;
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, allowPositionals: command.positionals === true, strict: true, options: { ...command.options, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: joinNegativeValues(rest, options), allowPositionals: command.positionals === true, strict: true, options });
   } catch (e) {
-    // agent's errors name the command (its flags come from the settings table); the others' as before.
-    fail(name === 'agent' ? `agent: ${(e as Error).message}` : (e as Error).message);
+    parseError(name, e as Error & { code?: string }, options);
   }
   if (parsed.values.help) return void console.log(command.help);
   try {
     const code = await command.run(parsed.values, parsed.positionals);
     if (typeof code === 'number') process.exitCode = code;
   } catch (e) {
-    fail(name === 'agent' ? `agent: ${(e as Error).message}` : (e as Error).message);
+    // One line: a file-system error named with its path and fix, anything else by its message.
+    fail(`${name}: ${explainFsError(e) ?? (e as Error)?.message ?? String(e)}`);
   }
 }
 

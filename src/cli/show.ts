@@ -6,13 +6,16 @@
 import { invocationsNewestFirst } from '../journal/assemble.ts';
 import type { Invocation, Step } from '../journal/invocations.ts';
 import { recordsNewestFirst } from '../journal/reader.ts';
-import { waterfall } from '../view/waterfall.ts';
+import { matches, type InvocationFilter } from '../view/filter.ts';
+import { OWN_TIME } from '../view/own-time.ts';
+import { ownBar, track, waterfall } from '../view/waterfall.ts';
 import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
-export type ShowSelector = { id: string } | { namespace?: string; pod: string };
+export type ShowSelector = { id: string } | { namespace?: string; pod: string } | { latest: true };
 
-/** Does the invocation match the selector: an id prefix of its trace or span id, or its pod? */
+/** Does the invocation match the selector: an id prefix of its trace or span id, its pod, or any? */
 function selects(inv: Invocation, sel: ShowSelector): boolean {
+  if ('latest' in sel) return true;
   if ('id' in sel) {
     const id = sel.id.toLowerCase();
     return inv.traceId.startsWith(id) || inv.spanId.startsWith(id);
@@ -20,23 +23,52 @@ function selects(inv: Invocation, sel: ShowSelector): boolean {
   return inv.pod.name === sel.pod && (sel.namespace === undefined || inv.pod.namespace === sel.namespace);
 }
 
+/** How many of a pod's other operations `show --pod` lists. */
+const OTHERS = 8;
+
+export interface Found {
+  readonly inv: Invocation;
+  /** For a pod: its other operations, newest first (at most OTHERS). */
+  readonly others: readonly Invocation[];
+}
+
 /**
- * The invocation a selector names, from invocations newest first: the one whose trace id or
- * span id starts with `id` (the latest when a full trace id holds several calls), or a pod's
- * latest invocation. Stops at the first match, except for an id that is only a prefix: that
- * one reads on for a second match, to say the prefix is ambiguous.
+ * The invocation a selector names, from invocations newest first, among those that pass
+ * `filter`: the one whose trace id or span id starts with `id` (the latest when a full trace
+ * id holds several calls); for a pod its latest ADD — pod start is what people ask about, and
+ * a later DEL of a pod whose ADD failed is not the answer — or its latest call when no ADD is
+ * recorded (or `--command` asks for another); with neither, the latest that passes the filter.
+ * Stops at the first match, except for an id that is only a prefix (read on for a second match,
+ * to say it is ambiguous) and for a pod (read on for its other operations).
  */
-export function findInvocation(newestFirst: Iterable<Invocation>, sel: ShowSelector): Invocation | undefined | 'ambiguous' {
+export function findInvocation(newestFirst: Iterable<Invocation>, sel: ShowSelector, filter: InvocationFilter = {}): Found | undefined | 'ambiguous' {
   let found: Invocation | undefined;
   const id = 'id' in sel ? sel.id.toLowerCase() : '';
+  if ('pod' in sel) {
+    const seen: Invocation[] = [];
+    const wantAdd = filter.command === undefined;
+    for (const inv of newestFirst) {
+      if (!selects(inv, sel) || !matches(inv, filter)) continue;
+      seen.push(inv);
+      if (!found && (!wantAdd || inv.command === 'ADD')) found = inv;
+      if (found && seen.length > OTHERS) break;
+    }
+    found ??= seen[0];
+    return found ? { inv: found, others: seen.filter((i) => i !== found).slice(0, OTHERS) } : undefined;
+  }
   for (const inv of newestFirst) {
-    if (!selects(inv, sel)) continue;
+    if (!selects(inv, sel) || !matches(inv, filter)) continue;
     if (!found) {
       found = inv;
-      if (!('id' in sel) || inv.traceId === id || inv.spanId === id) return found;
+      if (!('id' in sel) || inv.traceId === id || inv.spanId === id) return { inv: found, others: [] };
     } else if (found.traceId !== id || inv.traceId !== id) return 'ambiguous';
   }
-  return found;
+  return found ? { inv: found, others: [] } : undefined;
+}
+
+/** One line: the pod's other operations, newest first, each with the id that shows it. */
+export function othersLine(others: readonly Invocation[]): string {
+  return `other operations of this pod (newest first): ${others.map((o) => `${o.command} ${o.status} ${formatMs(o.durationMs)} ${o.startNs ? rfc3339(o.startNs).slice(11, 23) : '?'} ${o.traceId.slice(0, 12)}`).join(', ')}`;
 }
 
 /** Journal text made safe for a terminal, line by line (control characters shown escaped). */
@@ -84,7 +116,7 @@ function stepSection(s: Step, caller: Step | undefined): string {
 
 /** The whole text of `show`, `width` columns wide. */
 export function renderInvocation(inv: Invocation, opts: { colour: boolean; width: number; nowNs?: bigint }): string {
-  const label = inv.steps.reduce((m, s) => Math.max(m, stepLabel(s).length), 8);
+  const label = inv.steps.reduce((m, s) => Math.max(m, stepLabel(s).length), OWN_TIME.length);
   const axis = Math.max(10, opts.width - label - 14);
   const out: string[] = [];
   const pod = inv.pod.name ? safe(`${inv.pod.namespace ?? '-'}/${inv.pod.name}`) : '-';
@@ -98,6 +130,9 @@ export function renderInvocation(inv: Invocation, opts: { colour: boolean; width
     const track = ' '.repeat(bar.offset) + '█'.repeat(bar.width) + ' '.repeat(Math.max(0, axis - bar.offset - bar.width));
     out.push(`${stepLabel(bar.step).padEnd(label)} │${paintStatus(track, bar.step.status, opts.colour)}│ ${formatMs(bar.durationMs).padStart(8)}`);
   }
+  // cni-trace's own time, named: never an unlabelled gap that reads as the network's.
+  const own = ownBar(inv, axis);
+  if (own) out.push(`${OWN_TIME.padEnd(label)} │${paintStatus(track(own.segments, axis, '░'), 'skipped', opts.colour)}│ ${formatMs(own.durationMs).padStart(8)}`);
   out.push(`${''.padEnd(label)} 0${' '.repeat(Math.max(0, axis - formatMs(inv.durationMs).length))}${formatMs(inv.durationMs)}`);
   for (const s of inv.steps) out.push('', stepSection(s, inv.steps.find((c) => c.spanId === s.parentSpanId)));
   if (Object.keys(inv.env).length > 0) out.push('', '── env');
@@ -111,9 +146,14 @@ function* newest(journal: string): Generator<Invocation> {
 }
 
 /** Reads the journal, newest first, and finds the invocation, or explains why not. */
-export function show(journal: string, sel: ShowSelector): Invocation | string {
-  const found = findInvocation(newest(journal), sel);
+export function show(journal: string, sel: ShowSelector, filter: InvocationFilter = {}): Found | string {
+  const found = findInvocation(newest(journal), sel, filter);
   if (found === 'ambiguous') return `"${'id' in sel ? sel.id : ''}" matches more than one invocation: give more of the id`;
-  if (!found) return 'id' in sel ? `no invocation with trace or span id ${sel.id} in ${journal}` : `no invocation of pod ${sel.namespace ? `${sel.namespace}/` : ''}${sel.pod} in ${journal}`;
+  const which = Object.keys(filter).length > 0 ? ' that matches the selection' : '';
+  if (!found) {
+    if ('id' in sel) return `no invocation with trace or span id ${sel.id}${which} in ${journal}`;
+    if ('pod' in sel) return `no invocation of pod ${sel.namespace ? `${sel.namespace}/` : ''}${sel.pod}${which} in ${journal}`;
+    return `no invocation${which} in ${journal}`;
+  }
   return found;
 }

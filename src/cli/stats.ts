@@ -7,6 +7,7 @@ import type { Invocation } from '../journal/invocations.ts';
 import { journalRecords } from '../journal/reader.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
 import { LatencyTable, type LatencyRow } from '../view/latency.ts';
+import { slowestPart } from '../view/own-time.ts';
 import { Slowest } from '../view/stats.ts';
 import { escapeControl, formatMs, rfc3339 } from '../view/text.ts';
 
@@ -40,11 +41,11 @@ export function statsReport(journal: string, filter: InvocationFilter): StatsRep
     invocations: count,
     rows: table.rows(),
     slowest: slow.list().map((i: Invocation) => {
-      const step = i.steps.reduce<Invocation['steps'][number] | undefined>((m, s) => (m === undefined || (s.durationMs ?? 0) > (m.durationMs ?? 0) ? s : m), undefined);
+      const step = slowestPart(i);
       return {
         traceId: i.traceId, command: i.command, pod: i.pod.name ? `${i.pod.namespace ?? '-'}/${i.pod.name}` : '-',
         containerId: i.containerId, start: i.startNs ? rfc3339(i.startNs) : null, durationMs: i.durationMs, status: i.status,
-        slowestStep: step ? `${step.plugin} ${formatMs(step.durationMs)}` : null,
+        slowestStep: step ? `${step.plugin} ${formatMs(step.ms)}` : null,
       };
     }),
   };

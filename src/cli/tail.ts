@@ -9,6 +9,7 @@ import { InvocationIndex, type Invocation } from '../journal/invocations.ts';
 import { followJournal, journalRecords, recordsNewestFirst, SINCE_MARGIN_NS } from '../journal/reader.ts';
 import type { JournalRecord } from '../journal/record.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
+import { OWN_TIME, ownTime } from '../view/own-time.ts';
 import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
 /** The stable JSON shape of `tail --json` (README, "tail"). */
@@ -48,19 +49,23 @@ export function invocationJson(inv: Invocation): Record<string, unknown> {
 
 
 /** One human line: time, command, status, duration, pod, container, ifname, network, steps. */
-export function invocationLine(inv: Invocation, colour: boolean): string {
+export function invocationLine(inv: Invocation, colour: boolean, wide = false): string {
   const time = inv.startNs ? rfc3339(inv.startNs).slice(11, 26) : '?';
   const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '-';
   const status = paintStatus(inv.status.padEnd(9), inv.status, colour);
   // Delegates separated by ·, the plugins each one ran after › (bridge 9.1ms › host-local 3.0ms).
   const steps = inv.steps.map((s) => `${s.depth > 0 ? ' › ' : ' · '}${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}`).join('').slice(3);
+  const own = ownTime(inv);
+  const ownText = own ? `${steps ? ' · ' : ''}${OWN_TIME} ${formatMs(own.ms)}` : '';
   const err = inv.error ? `  error ${inv.error.code}: ${inv.error.msg}` : '';
-  return escapeControl([time, inv.command.padEnd(6), status, formatMs(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps].join('  ') + err);
+  return escapeControl([time, inv.command.padEnd(6), status, formatMs(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps + ownText, ...(wide ? [`trace ${inv.traceId}`] : [])].join('  ') + err);
 }
 
 export interface TailOptions {
   readonly journal: string;
   readonly json: boolean;
+  /** Lines with the trace id too (`-o wide`). */
+  readonly wide?: boolean;
   readonly follow: boolean;
   readonly colour: boolean;
   readonly write: (line: string) => void;
@@ -84,7 +89,7 @@ export function tail(opts: TailOptions): () => void {
     printed.add(id);
     if (printed.size > PRINTED_MEMORY) printed.delete(printed.values().next().value!);
   };
-  const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour));
+  const print = (inv: Invocation): void => opts.write(opts.json ? JSON.stringify(invocationJson(inv)) : invocationLine(inv, opts.colour, opts.wide));
   const shown = (inv: Invocation): void => {
     if (matches(inv, filter)) print(inv);
     if (inv.status !== 'in-flight') remember(inv.spanId);

@@ -1,7 +1,7 @@
 /** `cni-trace wrap` and `unwrap`: a conflist into the cni-trace form and back. */
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../fs/atomic-write.ts';
-import { fail, type CliCommand } from './command.ts';
+import { explainFsError, fail, usage, type CliCommand } from './command.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
 
 const OPTIONS = { out: { type: 'string' }, 'in-place': { type: 'boolean' }, 'journal-dir': { type: 'string' } } as const;
@@ -28,14 +28,14 @@ unwrap(wrap(x)) equals x.`,
 
 function rewrite(name: 'wrap' | 'unwrap', values: Record<string, unknown>, positionals: string[]): void {
   const file = positionals[0];
-  if (!file || positionals.length > 1) fail(`${name}: exactly one FILE is required (see --help)`);
-  if (values.out && values['in-place']) fail(`${name}: --out and --in-place exclude each other`);
-  if (values['journal-dir'] && name === 'unwrap') fail('unwrap: --journal-dir applies to wrap only');
+  if (!file || positionals.length > 1) usage(name, 'exactly one FILE is required');
+  if (values.out && values['in-place']) usage(name, '--out and --in-place exclude each other');
+  if (values['journal-dir'] && name === 'unwrap') usage('unwrap', '--journal-dir applies to wrap only');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    fail(`${name}: cannot read ${file}: ${(e as Error).message}`);
+    fail(`${name}: ${explainFsError(e) ?? `cannot read ${file}: ${(e as Error).message}`}`);
   }
   const conflist = parseConflist(text, file);
   const journalDir = values['journal-dir'] as string | undefined;

@@ -5,6 +5,7 @@
  * Every error names the offending field and carries code 7 (invalid network config).
  */
 import { cniError, ErrorCode, type CniError } from '../cni/errors.ts';
+import { closest } from '../spelling.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -72,7 +73,8 @@ function positiveInt(obj: JsonObject, key: string, fallback: number): number | C
 export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
   for (const key of Object.keys(conf)) {
     if (!SPEC_KEYS.has(key) && !WRAPPER_KEYS.has(key) && !key.startsWith('cni.dev/')) {
-      return invalid(key, 'unknown key (see the README, "Configuration")');
+      const meant = closest(key, WRAPPER_KEYS);
+      return invalid(key, `unknown key${meant ? ` (did you mean "${meant}"?)` : ''} (see the README, "Configuration")`);
     }
   }
   const delegates = conf.delegates;

@@ -3,7 +3,7 @@
  * not a regular file, or not owned by root or by us (planted while the directory was open to
  * others), is never read.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { ACTIVE_FILE, ARCHIVE_PATTERN } from './writer.ts';
 
@@ -92,4 +92,36 @@ export function readAt(fd: number, offset: number, length: number, into?: Buffer
     got += n;
   }
   return buf.subarray(0, got);
+}
+
+/** Why a reader cannot read the journal at all, for one loud line instead of an empty answer. */
+export type JournalAccess = { readonly problem: 'absent' | 'not-a-directory' | 'denied'; readonly path: string } | null;
+
+/**
+ * Can this process read the journal in `dir`: the directory, its listing and every journal
+ * file in it? A root-only journal read by another user would otherwise read as empty (each
+ * file refused quietly), and "no invocations" is a wrong answer, not an error.
+ */
+export function journalAccess(dir: string): JournalAccess {
+  try {
+    if (!statSync(dir).isDirectory()) return { problem: 'not-a-directory', path: dir };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { problem: code === 'EACCES' || code === 'EPERM' ? 'denied' : 'absent', path: dir };
+  }
+  let files: string[];
+  try {
+    files = journalFiles(dir);
+  } catch {
+    return { problem: 'denied', path: dir };
+  }
+  for (const path of files) {
+    try {
+      closeSync(openSync(path, READ_FLAGS));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') return { problem: 'denied', path };
+    }
+  }
+  return null;
 }

@@ -87,7 +87,10 @@ async function dispatch(io: PluginIO, answer: Answer): Promise<number> {
   const versionError = checkVersion(env, conf);
   if (versionError) return finishEarly(io, answer, versionError, cniVersion, null);
   const entry = parseWrapperEntry(conf);
-  if (isCniError(entry)) return finishEarly(io, answer, entry, cniVersion, null);
+  // A bad entry fails every pod on the node: journal it (where journalDir, or its default,
+  // says) so tail, the TUI and the agent show it; finishEarly refuses a journalDir that is
+  // not an absolute path.
+  if (isCniError(entry)) return finishEarly(io, answer, entry, cniVersion, conf);
   return runTraced(io, answer, env, entry);
 }
 

@@ -9,6 +9,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { Invocation } from '../journal/invocations.ts';
 import { isError } from './filter.ts';
+import { OWN_TIME, ownTime } from './own-time.ts';
 
 export interface LatencyRow {
   /** A plugin type, or "(invocation)" for whole invocations. */
@@ -41,6 +42,8 @@ export class LatencyTable {
     if (inv.status === 'in-flight') return;
     this.sample(WHOLE_INVOCATION, inv.command, inv.durationMs, isError(inv));
     for (const s of inv.steps) if (s.status !== 'skipped' && s.status !== 'in-flight') this.sample(s.plugin, s.command, s.durationMs, s.status === 'error' || s.status === 'abandoned');
+    const own = ownTime(inv);
+    if (own) this.sample(OWN_TIME, inv.command, own.ms, false);
   }
 
   rows(): LatencyRow[] {

@@ -63,3 +63,27 @@ export function windowSummary(invocations: readonly Invocation[], nowMs: number,
     inFlight: invocations.filter((i) => i.status === 'in-flight').length,
   };
 }
+
+export interface ShownSummary extends WindowSummary {
+  /** Rows counted: every one the list shows. */
+  readonly shown: number;
+}
+
+/**
+ * The TUI header's figures over exactly the rows the list shows (so "errors 0" never sits above
+ * an error row): ADD percentiles, errors and in-flight over all of them; the rate over those
+ * that started within `windowMs` of `nowMs`.
+ */
+export function shownSummary(rows: readonly Invocation[], nowMs: number, windowMs: number): ShownSummary {
+  const fromNs = BigInt(Math.floor(nowMs - windowMs)) * 1_000_000n;
+  const recent = rows.filter((i) => i.startNs && BigInt(i.startNs) >= fromNs).length;
+  const adds = rows.filter((i) => i.command === 'ADD' && i.durationMs !== null).map((i) => i.durationMs!);
+  return {
+    shown: rows.length,
+    perMinute: recent * (60_000 / windowMs),
+    addP50: percentile(adds, 50),
+    addP95: percentile(adds, 95),
+    errors: rows.filter(isError).length,
+    inFlight: rows.filter((i) => i.status === 'in-flight').length,
+  };
+}

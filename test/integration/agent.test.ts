@@ -12,6 +12,7 @@ import { wrapConflist } from '../../src/cli/conflist.ts';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
+import { ownTime } from '../../src/view/own-time.ts';
 import { agentOnce } from '../support/agent-process.ts';
 import { subnetFor } from '../support/chains.ts';
 import { runDriver, type DriverCall } from '../support/driver.ts';
@@ -84,6 +85,14 @@ const inv = (command: string, containerId: string): Invocation => {
 test('every journaled invocation arrives once, as a root span with one child per step, with the journal\'s ids and times', () => {
   const expected = invocations.reduce((n, i) => n + 1 + i.steps.length, 0);
   assert.equal(spans.length, expected);
+  // cni-trace's own time: "cni-trace" events on the root, one per gap, and the total.
+  for (const i of invocations) {
+    const own = ownTime(i);
+    const root = spans.find((s) => s.spanId === i.spanId)!;
+    assert.deepEqual(root.events.filter((e) => e.name === 'cni-trace').map((e) => [e.attributes['cni.own_time.phase'], e.timeNs]),
+      own?.gaps.map((g) => [g.phase, String(g.startNs)]) ?? [], `${i.command} ${i.containerId}`);
+    if (own) assert.ok(Math.abs(Number(root.attributes['cni.own_time.ms']) - own.ms) < 1e-6);
+  }
   assert.ok([...receiver.counts().values()].every((n) => n === 1), 'no duplicates');
   for (const i of invocations) {
     const root = byId(i.spanId);

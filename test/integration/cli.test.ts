@@ -110,7 +110,7 @@ test('show, stats and tail\'s selection flags work from the command line', async
   const errors = await cli(['tail', '--journal', journal, '--errors', '--json']);
   assert.deepEqual(errors.stdout.trim().split('\n').map((l) => JSON.parse(l).pod.name), ['b']);
   assert.equal((await cli(['tail', '--journal', journal, '--pod', 'ns1/a', '--since', '10m'])).stdout.trim().split('\n').length, 1);
-  assert.equal((await cli(['tail', '--journal', journal, '--last', 'x'])).exitCode, 1);
+  assert.equal((await cli(['tail', '--journal', journal, '--last', 'x'])).exitCode, 2, 'a usage error');
   const shown = await cli(['show', '--pod', 'ns1/b', '--journal', journal, '--width', '70'], { env: { NO_COLOR: '1' } });
   assert.equal(shown.exitCode, 0, shown.stderr);
   assert.match(shown.stdout, /^fx-bad +│ *█+ *│/m);

@@ -5,7 +5,7 @@
  * is interrupted half-way with Ctrl-C.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
@@ -23,9 +23,34 @@ test('the demo runs a stream of pods with a slow call and a failure to find, the
   const lines = r.stdout.split('\n');
   assert.equal(lines.filter((l) => /^\d\d:\d\d:\d\d\.\d+ {2}(ADD|DEL) /.test(l)).length, 16, 'an ADD and a DEL per pod');
   assert.ok(lines.some((l) => /ADD +ok .*demo\/web-0 .*bridge \S+ › host-local \S+ · portmap/.test(l)), 'the full chain, with the nested IPAM call');
-  assert.match(r.stdout, /- the slowest: (ADD|DEL) of demo\/web-3, 1\.\d+s, most of it in demo-slow-policy/);
+  assert.match(r.stdout, /- the slowest pod start: ADD of demo\/web-3, 1\.\d+s, most of it in demo-slow-policy/);
   assert.match(r.stdout, /- the failure: ADD of demo\/web-6, in host-local \(called by bridge\): failed to allocate for range 0: no IP addresses available/);
   assert.match(r.stdout, /Cleaned up: namespaces, links, iptables rules and temp files are gone\./);
+  const kept = /The journal is kept in (\S+) /.exec(r.stdout)?.[1];
+  assert.ok(kept?.startsWith('/tmp/cni-trace-demo-journal-'), r.stdout);
+  try {
+    // Every command the demo prints, run verbatim (from another directory, PATH as the user has it).
+    const commands = lines.filter((l) => l.startsWith('    $ ')).map((l) => l.slice(6));
+    assert.equal(commands.length, 5, r.stdout);
+    const out: string[] = [];
+    for (const c of commands) {
+      const run = await execa('sh', ['-c', c], { reject: false, cwd: '/', env: { NO_COLOR: '1' } });
+      assert.equal(run.exitCode, 0, `${c}\n${run.stderr}`);
+      out.push(run.stdout);
+    }
+    assert.match(out[0]!, /^ADD ok 1\.\d+s {2}pod demo\/web-3 /, 'show --pod gives web-3\'s ADD');
+    assert.match(out[0]!, /\ndemo-slow-policy +│/);
+    assert.match(out[0]!, /\ncni-trace +│/, 'cni-trace\'s own time is a named row');
+    assert.match(out[0]!, /other operations of this pod \(newest first\): DEL ok /);
+    assert.match(out[1]!, /^ADD error \S+ {2}pod demo\/web-6 /, 'show --pod gives web-6\'s failed ADD, not its DEL');
+    assert.match(out[2]!, /demo\/web-3 /, 'tail --status slow names web-3');
+    assert.equal(out[2]!.split('\n').filter((l) => / ADD +ok /.test(l)).length, out[2]!.split('\n').length, 'only ADDs');
+    assert.match(out[3]!, /ADD +error .*demo\/web-6 /);
+    assert.match(out[4]!, /demo-slow-policy +ADD /);
+    assert.match(out[4]!, /cni-trace +ADD /);
+  } finally {
+    if (kept) rmSync(kept, { recursive: true, force: true });
+  }
   const after = hostDelta(before, await hostState());
   assert.deepEqual([after.links, after.iptables, netnses(), demoDirs()], [[], [], nsBefore, dirsBefore]);
 });
@@ -54,6 +79,8 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the demo\'s pods arrive at the colle
   await receiver.start();
   try {
     const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '7', '--no-tui'], { reject: false, timeout: 150_000, env: { NO_COLOR: '1', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint } });
+    const kept = /The journal is kept in (\S+) /.exec(r.stdout)?.[1];
+    if (kept?.startsWith('/tmp/cni-trace-demo-journal-')) rmSync(kept, { recursive: true, force: true });
     assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
     assert.match(r.stdout, new RegExp(`Exporting traces and metrics to ${receiver.endpoint.replaceAll('.', '\\.')}`));
     const roots = receiver.spans.filter((s) => s.parentSpanId === '' || s.name.startsWith('CNI '));

@@ -17,6 +17,8 @@ import { OtlpReceiver } from '../support/otlp-receiver.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
 import { Sandbox } from '../support/sandbox.ts';
 
+/** The command doctor suggests, as it runs from here: the CLI by its path (it is not on PATH in the test). */
+const CMD = `(cni-trace|node \\S+/dist/cli\\.js|\\S+/node \\S+/dist/cli\\.js)`;
 const sb = new Sandbox('doctor');
 const bin = join(sb.dir, 'bin');
 const conf = join(sb.dir, 'net.d');
@@ -84,13 +86,13 @@ test('a good set-up passes every check and exits 0', async () => {
 
 test('the plugin executable: missing, or not running', async () => {
   const exe = join(bin, 'cni-trace');
-  await broken('plugin executable', 'fail', /no cni-trace in/, /cni-trace install --bin-dir/, () => renameSync(exe, `${exe}.away`), () => renameSync(`${exe}.away`, exe));
+  await broken('plugin executable', 'fail', /no cni-trace in/, new RegExp(`^${CMD} install --bin-dir `), () => renameSync(exe, `${exe}.away`), () => renameSync(`${exe}.away`, exe));
   await broken('plugin executable', 'fail', /does not answer VERSION/, /reinstall/, () => { renameSync(exe, `${exe}.away`); writeFileSync(exe, '#!/bin/sh\nexit 3\n', { mode: 0o755 }); }, () => renameSync(`${exe}.away`, exe));
 });
 
 test('the conflist: not wrapped, an invalid wrapper entry, a delegate or IPAM plugin that is not installed', async () => {
   const restore = (): void => writeFileSync(conflist, good);
-  await broken('conflist', 'fail', /is not wrapped: its calls are not traced/, /cni-trace install .*--conf-dir .* --watch/,
+  await broken('conflist', 'fail', /is not wrapped: its calls are not traced/, new RegExp(`^${CMD} install .*--conf-dir .* --watch$`),
     () => writeFileSync(conflist, JSON.stringify({ cniVersion: '1.0.0', name: 'docnet', plugins: [{ type: 'bridge' }] })), restore);
   await broken('conflist', 'fail', /jounralDir: unknown key/, /fix the key/,
     () => writeFileSync(conflist, good.replace('"journalDir"', '"jounralDir"')), restore);
@@ -107,7 +109,7 @@ test('the journal directory: too open, a symlink, someone else\'s', async () => 
 });
 
 test('the agent not running, and the collector not answering', async () => {
-  await broken('agent', 'fail', /no agent status in/, /run cni-trace agent/,
+  await broken('agent', 'fail', /no agent status in/, new RegExp(`^run ${CMD} agent `),
     () => renameSync(state, `${state}.away`), () => renameSync(`${state}.away`, state));
   const gone = new OtlpReceiver();
   await gone.start();

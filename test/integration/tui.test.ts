@@ -70,7 +70,7 @@ test('a person watching the TUI sees in-flight calls tick, failures in red with 
   // The running call: a row that ticks and names the step running now.
   const first = await pane.waitFor((s) => row(s, 'slow-1').includes('fx-slow'), 'the hanging call with its running step');
   const elapsed = (line: string): number => {
-    const m = /(\d+(?:\.\d+)?)(µs|ms|s)(?=\s|$)/.exec(line.slice(line.indexOf('eth0')));
+    const m = /(\d+(?:\.\d+)?)(µs|ms|s)(?=\s|$)/.exec(line.slice(line.indexOf('slow-1') + 6)); // ELAPSED follows the pod
     return m ? Number(m[1]) * ({ 'µs': 0.001, ms: 1, s: 1000 } as const)[m[2] as 'µs' | 'ms' | 's'] : NaN;
   };
   const before = elapsed(row(first, 'slow-1'));
@@ -91,9 +91,9 @@ test('a person watching the TUI sees in-flight calls tick, failures in red with 
   await pane.type('/');
   await pane.type('web-1');
   await pane.keys('Enter');
-  const filtered = await pane.waitFor((s) => !s.includes('bad-1') && !s.includes('slow-1') && s.includes('web-1'), 'the filter to narrow the list');
-  const rows = filtered.split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
-  assert.deepEqual(rows.map((l) => l.split(/\s+/)[2]), ['shop/web-1'], filtered);
+  const filtered = await pane.waitFor((s) => !s.includes('bad-1') && !s.includes('slow-1') && s.includes('web-1') && s.includes('1 of 3'), 'the filter to narrow the list, kept with Enter');
+  const rows = filtered.split('\n').filter((l) => /^[ ›] \d\d:\d\d:\d\d\.\d{3} /.test(l));
+  assert.deepEqual(rows.map((l) => l.split(/\s+/)[3]), ['shop/web-1'], filtered);
   assert.match(filtered, /1 of 3 .*\/web-1/, 'the status line says what the filter hides');
 
   // Enter opens the waterfall: one bar per step, on a shared axis; bridge's IPAM call indented under it.

@@ -7,11 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { renderInvocation, show } from '../../src/cli/show.ts';
+import { othersLine, renderInvocation, show, type Found } from '../../src/cli/show.ts';
 import { renderStats, statsReport } from '../../src/cli/stats.ts';
 import { tail } from '../../src/cli/tail.ts';
 import { podSelector } from '../../src/view/filter.ts';
-import type { Invocation } from '../../src/journal/invocations.ts';
 import { installFixtures } from '../support/fixtures.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
 
@@ -55,16 +54,17 @@ test('tail selects by pod, namespace, plugin, errors and --last', () => {
 });
 
 test('show finds an invocation by trace id, span id prefix or pod, and draws one bar per step', () => {
-  const byPod = show(journal, { namespace: 'shop', pod: 'web-2' }) as Invocation;
+  const byPod = (show(journal, { namespace: 'shop', pod: 'web-2' }) as Found).inv;
   assert.equal(typeof byPod, 'object');
-  assert.equal((show(journal, { id: byPod.traceId }) as Invocation).spanId, byPod.spanId);
-  assert.equal((show(journal, { id: byPod.spanId.slice(0, 6) }) as Invocation).spanId, byPod.spanId);
+  assert.equal((show(journal, { id: byPod.traceId }) as Found).inv.spanId, byPod.spanId);
+  assert.equal((show(journal, { id: byPod.spanId.slice(0, 6) }) as Found).inv.spanId, byPod.spanId);
   assert.match(show(journal, { id: 'ffffffffffff' }) as string, /no invocation with trace or span id/);
   assert.match(show(journal, { pod: 'nobody' }) as string, /no invocation of pod nobody/);
   const text = renderInvocation(byPod, { colour: false, width: 80 });
   const bars = text.split('\n').filter((l) => l.includes('│'));
-  assert.deepEqual(bars.map((l) => l.split(' ')[0]), ['fx-ipam', 'fx-bad']);
-  for (const bar of bars) assert.match(bar, /│ *█+ *│ +[\d.]+(ms|µs)$/);
+  assert.deepEqual(bars.map((l) => l.split(' ')[0]), ['fx-ipam', 'fx-bad', 'cni-trace']);
+  for (const bar of bars.slice(0, 2)) assert.match(bar, /│ *█+ *│ +[\d.]+(ms|µs)$/);
+  assert.match(bars[2]!, /│[░ ]*░[░ ]*│ +[\d.]+(ms|µs)$/, 'cni-trace\'s own time, named');
   assert.match(text, /^ADD error .* pod shop\/web-2 {2}container ctr-web-2$/m);
   assert.match(text, /error 7: bad \\x1b\[2Jconfig/, 'control characters are shown escaped');
   assert.match(text, /── 1\. fx-bad ADD — error/);
@@ -73,8 +73,30 @@ test('show finds an invocation by trace id, span id prefix or pod, and draws one
   assert.equal(text.includes('\u001b'), false, 'nothing raw reaches the terminal without colour');
 });
 
+test('show --pod gives the pod\'s latest ADD (pod start), not a later DEL, and lists its other operations', () => {
+  const found = show(journal, { namespace: 'shop', pod: 'web-1' }) as Found;
+  assert.equal(found.inv.command, 'ADD');
+  assert.deepEqual(found.others.map((o) => o.command), ['DEL']);
+  assert.match(othersLine(found.others), /^other operations of this pod \(newest first\): DEL ok \S+ \d\d:\d\d:\d\d\.\d{3} [0-9a-f]{12}$/);
+  assert.equal((show(journal, { namespace: 'shop', pod: 'web-1' }, { command: 'DEL' }) as Found).inv.command, 'DEL', '--command DEL asks for the DEL');
+  assert.equal((show(journal, { latest: true }, { command: 'ADD', status: 'error' }) as Found).inv.pod.name, 'db-1', 'the latest failed ADD');
+  assert.match(show(journal, { latest: true }, { command: 'CHECK' }) as string, /no invocation that matches the selection/);
+});
+
+test('tail and stats select by command, status and duration', () => {
+  assert.equal(tailed({ filter: { command: 'DEL' } }).length, 1);
+  assert.equal(tailed({ filter: { command: 'ADD', status: 'ok' } }).length, 1);
+  assert.equal(tailed({ filter: { status: 'error' } }).length, 2);
+  assert.equal(tailed({ filter: { slowerThanMs: 60_000 } }).length, 0);
+  assert.equal(tailed({ filter: { status: 'slow' } }).length, 0, 'without a baseline nothing is slow');
+  assert.equal(tailed({ filter: { status: 'slow', isSlow: (inv) => inv.pod.name === 'db-1' } }).length, 1);
+  assert.equal(statsReport(journal, { command: 'ADD' }).invocations, 3);
+  assert.match(tailed({})[0]!, / · cni-trace \S+$/, 'each line names cni-trace\'s own time');
+  assert.ok(statsReport(journal, {}).rows.some((r) => r.plugin === 'cni-trace' && r.command === 'ADD'), 'stats has a cni-trace row');
+});
+
 test('show keeps stderr readable and escaped, and colours only its own status text', () => {
-  const inv = show(journal, { pod: 'db-1' }) as Invocation;
+  const inv = (show(journal, { pod: 'db-1' }) as Found).inv;
   const text = renderInvocation(inv, { colour: true, width: 80 });
   assert.match(text, /stderr:\n {4}line one\n {4}\\x1b\[31mred\\x1b\[0m line two/);
   assert.equal(text.includes('\u001b[2J'), false);

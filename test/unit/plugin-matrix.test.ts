@@ -109,7 +109,7 @@ test('row 12: control characters in pod names, CNI_ARGS and stderr never reach t
   const React = (await import('react')).default;
   const { render, cleanup } = await import('ink-testing-library');
   const { InvocationRow, rowLayout } = await import('../../tui/components/InvocationRow.ts');
-  const row = render(React.createElement(InvocationRow, { inv, layout: rowLayout(120), nowMs: Date.now(), ticks: 0, slowMs: 1000, selected: false })).lastFrame() ?? '';
+  const row = render(React.createElement(InvocationRow, { inv, layout: rowLayout(120, [inv]), nowMs: Date.now(), ticks: 0, slow: false, selected: false })).lastFrame() ?? '';
   cleanup();
   assert.doesNotMatch(row.replace(/\u001b\[[0-9;]*m/g, ''), /[\u0000-\u001f\u007f-\u009f]/);
   assert.match(row, /pod\\x1b/);

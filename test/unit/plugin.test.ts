@@ -280,4 +280,27 @@ describe('journal and trace context', () => {
     assert.deepEqual(inv?.error, { code: 4, msg: 'required env variables [CNI_IFNAME] missing' });
     assert.deepEqual(inv?.steps, []);
   });
+
+  test('a bad wrapper entry (a typo in its own key) is refused with code 7 and journaled, redacted, with the key it meant', async () => {
+    const bad = { cniVersion: '1.0.0', name: 'testnet', type: 'cni-trace', journalDir: journal, delegate: [{ type: 'fx-a', password: 'hunter2' }] };
+    const res = await callPlugin({ env: env('ADD'), stdin: bad });
+    assert.equal(res.code, 1);
+    assert.equal(res.json?.code, 7);
+    assert.match(String(res.json?.msg), /delegate: unknown key \(did you mean "delegates"\?\)/);
+    assert.equal(res.stdout.trim().split('\n').length, 1, 'one document on stdout');
+    const index = new InvocationIndex();
+    for (const r of readJournal(journal)) index.add(r);
+    const [inv] = index.list();
+    assert.equal(inv?.status, 'error');
+    assert.equal(inv?.command, 'ADD');
+    assert.equal(inv?.error?.code, 7);
+    assert.match(JSON.stringify(inv?.stdin), /"delegate"/);
+    assert.doesNotMatch(readdirSync(journal).map((f) => readFileSync(join(journal, f), 'utf8')).join(''), /hunter2/);
+  });
+
+  test('a bad wrapper entry with a journalDir that is not an absolute path is refused and journals nothing', async () => {
+    const res = await callPlugin({ env: env('ADD'), stdin: { ...entry('1.0.0', [{ type: 'fx-a' }]), journalDir: 'relative/dir' } });
+    assert.equal(res.json?.code, 7);
+    assert.throws(() => readdirSync(journal), /ENOENT/);
+  });
 });

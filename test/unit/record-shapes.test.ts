@@ -109,7 +109,7 @@ test('records of the wrong shape are skipped and counted by every reader; the go
   assert.doesNotThrow(() => renderStats(statsReport(dir, {})));
   const inv = show(dir, { pod: 'pod-3', namespace: 'bench' });
   assert.ok(typeof inv !== 'string', String(inv));
-  assert.match(renderInvocation(inv, { colour: false, width: 100 }), /pod bench\/pod-3/);
+  assert.match(renderInvocation(inv.inv, { colour: false, width: 100 }), /pod bench\/pod-3/);
 
   const tailRecs: JournalRecord[] = [];
   assert.equal(readJournalTail(dir, 100, (r) => tailRecs.push(r)), bad.length, 'the TUI loader counts them too');

@@ -103,78 +103,101 @@ function app(opts: Options = {}) {
 
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
 const line = (frame: string, containing: string): string | undefined => frame.split('\n').find((l) => l.includes(containing));
-const rowsOf = (frame: string): string[] => frame.split('\n').filter((l) => l.startsWith('08:'));
+const rowsOf = (frame: string): string[] => frame.split('\n').filter((l) => /^[ ›] (08:|ADD )/.test(l));
 /** The scene is on screen: four rows. */
 const loaded = (frame: string): boolean => rowsOf(frame).length === 4;
 
-test('the header shows the node, the journal and the window: rate, ADD p50/p95, errors, in-flight', async () => {
-  const [first, second] = (await app().until(loaded)).split('\n');
+test('the header shows the node, the journal, and figures over the rows shown: count, rate, ADD p50/p95, errors, in-flight', async () => {
+  const ui = app();
+  const [first, second] = (await ui.until(loaded)).split('\n');
   assert.match(first!, /^cni-trace · node node-1 · journal \/var\/log\/cni-trace +live$/);
   // 4 invocations in 5 minutes; ADD durations 45, 32 and 1500 ms (d still runs); b failed.
-  assert.equal(second, 'last 5m: 0.8/min · ADD p50 45.0ms p95 1.50s · errors 1 · in-flight 1');
+  assert.equal(second, '4 shown · 0.8/min (last 5m) · ADD p50 45.0ms p95 1.50s · errors 1 · in-flight 1');
+  // Filtered to the cart pods, the header counts them: no error among them.
+  await ui.type('/', 'cart', '\r');
+  assert.equal((await ui.until((f) => rowsOf(f).length === 2)).split('\n')[1], '2 shown · 0.4/min (last 5m) · ADD p50 45.0ms p95 1.50s · errors 0 · in-flight 0');
 });
 
-test('at 80 columns each invocation is a row: time, command, pod, container, network, interface, elapsed, status', async () => {
+test('at 80 columns each invocation is a row: mark, time, command, pod, elapsed, status, slowest step, network', async () => {
   const lines = (await app().until(loaded)).split('\n');
-  assert.equal(lines[2]?.trimEnd(), 'TIME (UTC)   CMD    NAMESPACE/POD  CONTAINER    NETWORK  IF    ELAPSED STATUS');
+  assert.equal(lines[2]?.trimEnd(), '  TIME (UTC)   CMD    NAMESPACE/POD     ELAPSED STATUS    SLOWEST STEP  NETWORK');
   assert.deepEqual(lines.slice(3, 7).map((l) => l.trimEnd()), [
-    '08:00:04.000 ADD    data/db-1      c0ffeed77777 k8s-pod… eth0    1.00s ⠙ portmap',
-    '08:00:03.000 ADD    shop/cart-2    c0ffeec77777 k8s-pod… eth0    1.50s slow',
-    '08:00:02.000 ADD    kube-sy…/web-1 c0ffeeb77777 k8s-pod… eth0   32.0ms error 7',
-    '08:00:01.000 ADD    shop/cart-1    c0ffeea77777 k8s-pod… eth0   45.0ms ok',
+    '› 08:00:04.000 ADD    data/db-1           1.00s ⠙ portmap bridge 50.0ms k8s-pod…',
+    '  08:00:03.000 ADD    shop/cart-2         1.50s slow      bridge 1.50s  k8s-pod…',
+    '  08:00:02.000 ADD    kube-system/web-1  32.0ms error 7   bridge 30.0ms k8s-pod…',
+    '  08:00:01.000 ADD    shop/cart-1        45.0ms ok        bridge 40.0ms k8s-pod…',
   ]);
   assert.ok(lines.every((l) => [...l].length <= 80), 'nothing wider than the terminal');
   assert.equal(lines.length, 23, 'one line short of the terminal, so Ink redraws in place');
 });
 
-test('narrower terminals drop the network first, and below 60 columns keep time, command, pod and status', async () => {
+test('columns are as wide as their content; wider terminals add network, interface, container; narrower ones cut pod and step, then drop the time', async () => {
+  const at100 = await app({ columns: 100 }).until(loaded);
+  assert.equal(at100.split('\n')[2]?.trimEnd(), '  TIME (UTC)   CMD    NAMESPACE/POD     ELAPSED STATUS    SLOWEST STEP  NETWORK         IF');
+  assert.equal(line(at100, 'web-1')?.trimEnd(), '  08:00:02.000 ADD    kube-system/web-1  32.0ms error 7   bridge 30.0ms k8s-pod-network eth0', 'no column wider than its content');
   const at70 = await app({ columns: 70 }).until(loaded);
-  assert.equal(at70.split('\n')[2]?.trimEnd(), 'TIME (UTC)   CMD    NAMESPACE/POD CONTAINER    IF    ELAPSED STATUS');
+  assert.equal(at70.split('\n')[2]?.trimEnd(), '  TIME (UTC)   CMD    NAMESPACE/POD    ELAPSED STATUS    SLOWEST STEP');
   const at50 = await app({ columns: 50 }).until(loaded);
   const lines = at50.split('\n');
   assert.equal(lines[0]?.trimEnd(), 'node-1                                        live');
-  assert.equal(lines[2]?.trimEnd(), 'TIME (UTC)   CMD    NAMESPACE/POD        STATUS');
-  assert.equal(lines[5]?.trimEnd(), '08:00:02.000 ADD    kube-system/web-1    error 7');
+  assert.equal(lines[2]?.trimEnd(), '  CMD    NAMESPACE… ELAPSED STATUS    SLOWEST S…');
+  assert.equal(lines[5]?.trimEnd(), '  ADD    kub…/web-1  32.0ms error 7   bridge 30…');
   assert.equal(line(at50, 'c0ffee'), undefined, 'no container id');
 });
 
 test('a terminal resize lays the list out again', async () => {
   const ui = app({ columns: 50 });
-  assert.equal(line(await ui.until(loaded), 'web-1')?.trimEnd(), '08:00:02.000 ADD    kube-system/web-1    error 7');
+  assert.equal(line(await ui.until(loaded), 'web-1')?.trimEnd(), '  ADD    kub…/web-1  32.0ms error 7   bridge 30…');
   ui.resize();
-  const wide = await ui.until((f) => line(f, 'web-1')?.includes('c0ffee') === true);
-  assert.equal(line(wide, 'web-1')?.trimEnd(), `08:00:02.000 ADD    ${'kube-system/web-1'.padEnd(34)} c0ffeeb77777 k8s-pod… eth0   32.0ms error 7`);
+  const wide = await ui.until((f) => line(f, 'web-1')?.includes('eth0') === true);
+  assert.equal(line(wide, 'web-1')?.trimEnd(), '  08:00:02.000 ADD    kube-system/web-1  32.0ms error 7   bridge 30.0ms k8s-pod-network eth0');
 });
 
 test('a failed invocation says error and its CNI code, in red; e leaves only the errors', async () => {
   const ui = app();
-  assert.match(line(await ui.until(loaded), 'web-1') ?? '', /error 7 *$/);
+  assert.match(line(await ui.until(loaded), 'web-1') ?? '', /error 7 +bridge 30\.0ms/);
   assert.match(line(ui.raw(), 'web-1') ?? '', /\x1b\[31merror 7/);
   assert.match(line(ui.raw(), 'shop/cart-2') ?? '', /\x1b\[33m {2}1\.50s slow/, 'slow is yellow');
   await ui.type('e');
-  assert.match(rowsOf(await ui.until((f) => rowsOf(f).length === 1))[0]!, /web-1 .* error 7 *$/);
+  assert.match(rowsOf(await ui.until((f) => rowsOf(f).length === 1))[0]!, /web-1 .* error 7 /);
 });
 
 test('an in-flight row shows the plugin running now, its elapsed time and spinner moving with each tick', async () => {
   let ticks = 0;
   const ui = app({ now: () => NOW + 250 * ticks++, tickMs: 5 });
-  const spinner = (l: string): string => l.at(-9)!;
+  const spinner = (l: string): string => /([⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]) portmap/.exec(l)![1]!;
   const elapsed = (l: string): number => Number(/ (\d+\.\d+)s /.exec(l)![1]);
   const before = line(await ui.until(loaded), 'data/db-1')!;
-  assert.match(before, / portmap$/);
+  assert.match(before, / portmap bridge 50\.0ms/, 'running portmap; the slowest finished step so far');
   const after = line(await ui.until((f) => spinner(line(f, 'data/db-1')!) !== spinner(before)), 'data/db-1')!;
   assert.ok(elapsed(after) > elapsed(before), `${after} runs on from ${before}`);
 });
 
-test('typing /cart and Enter narrows the list to the cart pods', async () => {
+test('typing /cart narrows the list to the cart pods as it is typed; Enter keeps it, Esc clears it', async () => {
   const ui = app();
   await ui.until(loaded);
   await ui.type('/', 'cart');
-  assert.ok(line(await ui.until((f) => /filter \/cart {3}Enter apply/.test(f)), 'data/db-1'), 'not applied before Enter');
+  const typing = await ui.until((f) => /filter \/cart {3}applies as you type/.test(f));
+  assert.equal(rowsOf(typing).length, 2, 'applied while typing');
   await ui.type('\r');
-  const frame = await ui.until((f) => rowsOf(f).length === 2);
-  assert.deepEqual(rowsOf(frame).map((l) => l.split(/ +/)[2]), ['shop/cart-2', 'shop/cart-1']);
+  const frame = await ui.until((f) => rowsOf(f).length === 2 && f.includes('· /cart'));
+  assert.deepEqual(rowsOf(frame).map((l) => l.split(/ +/)[3]), ['shop/cart-2', 'shop/cart-1']);
   assert.match(frame, /2 of 4 · newest first · \/cart/);
+  await ui.type('\x1b');
+  await ui.until(loaded);
+  await ui.type('/', 'status:slow');
+  assert.deepEqual(rowsOf(await ui.until((f) => rowsOf(f).length === 2)).map((l) => l.split(/ +/)[3]), ['data/db-1', 'shop/cart-2'], 'the filter line takes status:slow (≥ 1 s here, in flight by its age)');
+});
+
+test('g and G jump to the first and last row; the selected row is marked without colour', async () => {
+  const ui = app();
+  await ui.until(loaded);
+  await ui.type('G');
+  const last = await ui.until((f) => rowsOf(f)[3]?.startsWith('›') === true);
+  assert.equal(rowsOf(last).filter((l) => l.startsWith('›')).length, 1);
+  await ui.type('g');
+  await ui.until((f) => rowsOf(f)[0]?.startsWith('›') === true);
+  assert.match(ui.raw().split('\n').find((l) => l.includes('data/db-1'))!, /\x1b\[7m/, 'and inverse, with colour');
 });
 
 test('keys typed faster than they are read, arriving as one chunk, act one by one', async () => {
@@ -182,7 +205,7 @@ test('keys typed faster than they are read, arriving as one chunk, act one by on
   await ui.until(loaded);
   await ui.type('/cart\r');
   await ui.until((f) => rowsOf(f).length === 2 && f.includes('2 of 4 · newest first · /cart'));
-  await ui.type('/\x7fwex\x7fb-1\rj');
+  await ui.type('/wex\x7fb-1\rj');
   await ui.until((f) => rowsOf(f).length === 1 && f.includes('1 of 4 · newest first · /web-1'));
 });
 
@@ -197,7 +220,7 @@ test('Enter opens the details: ids, the error, one waterfall bar per step, the t
   assert.match(frame, /^trace link https:\/\/tempo\.example\/trace\/b{32}$/m);
   const bars = frame.split('\n').filter((l) => l.includes('█'));
   assert.deepEqual(bars.map((l) => l.split(/ +/).slice(0, 2)), [['bridge', '30.0ms'], ['bandwidth', '2.0ms']]);
-  assert.match(frame, /^ bridge {2}bandwidth {2}invocation/m, 'a tab per step, then the invocation');
+  assert.match(frame, /^ bridge \[bandwidth\] invocation/m, 'a tab per step, then the invocation; the selected one bracketed');
   assert.match(frame, /^bandwidth ADD · error · 2\.0ms · exit 1$/m, 'opens on the failed step');
   assert.match(frame, / 1-10\/20$/m);
   await ui.type('\x1b[6~');
@@ -216,7 +239,7 @@ test('? shows the help; the footer always names the keys, f included', async () 
   await ui.type('?');
   const help = await ui.until((f) => f.includes('follow at the bottom'));
   assert.match(help, /f {6}follow at the bottom: oldest first, the cursor follows the newest;/);
-  assert.match(help, /s {2}slow only \(≥ 1\.00s, --slow\)/);
+  assert.match(help, /s {2}slow only \(≥ 1000 ms\)/);
   await ui.type('?');
   await ui.until(loaded);
 });
@@ -228,7 +251,7 @@ test('space pauses the list; what arrives meanwhile is counted, not shown', asyn
   await ui.until((f) => f.includes('PAUSED · 0 new'));
   ui.sink().records(invocation('e', 4500, 'shop', 'cart-3', [{ plugin: 'bridge', ms: 3 }]));
   const paused = await ui.until((f) => f.includes('PAUSED · 1 new'));
-  assert.match(paused.split('\n')[1]!, /^last 5m: 1\.0\/min/);
+  assert.match(paused.split('\n')[1]!, /^4 shown · 0\.8\/min/, 'the header counts what the paused list shows');
   assert.equal(line(paused, 'cart-3'), undefined);
   await ui.type(' ');
   await ui.until((f) => line(f, 'cart-3') !== undefined);
@@ -257,7 +280,7 @@ test('runTui refuses at once, saying why, without a terminal or with an option o
     'cni-trace: tui: --slow must be a number of ms ≥ 0, not -1\n',
   ]);
   assert.deepEqual(tuiConfig({ journal: '/j', nodeName: 'n' }), {
-    journal: '/j', nodeName: 'n', slowMs: 1000, windowMs: 300_000, traceUrl: 'http://localhost:16686/trace/{traceId}', maxInvocations: 2000,
+    journal: '/j', nodeName: 'n', slowMs: null, windowMs: 300_000, traceUrl: 'http://localhost:16686/trace/{traceId}', maxInvocations: 2000,
   });
   assert.equal(tuiConfig({ journal: '/j', last: 1.5 }), '--last must be a whole number ≥ 0, not 1.5');
 });

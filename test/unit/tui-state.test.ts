@@ -112,17 +112,18 @@ test('a record read twice changes nothing', () => {
   assert.deepEqual(ids(again), ids(s));
 });
 
-test('the text filter narrows by pod, namespace, plugin and container id, only once confirmed', () => {
+test('the text filter narrows by pod, namespace, plugin and container id as it is typed; Esc clears it', () => {
   const s = stateWith(SCENE);
   const typing = apply(s, { type: 'filter-start' }, { type: 'filter-type', text: 'car' }, { type: 'filter-type', text: 'tx' }, { type: 'filter-erase' });
   assert.equal(typing.prompt, 'cart');
-  assert.deepEqual(ids(typing), ['d', 'c', 'b', 'a'], 'typing alone does not filter');
+  assert.deepEqual(ids(typing), ['c', 'a'], 'it applies as it is typed');
   assert.deepEqual(ids(reduce(typing, { type: 'filter-confirm' })), ['c', 'a']);
   assert.deepEqual(ids(typeFilter(s, 'KUBE-system')), ['b']);
   assert.deepEqual(ids(typeFilter(s, 'portmap')), ['d', 'a']);
   assert.deepEqual(ids(typeFilter(s, 'feedface')), ['d']);
   const cancelled = apply(typeFilter(s, 'cart'), { type: 'filter-start' }, { type: 'filter-type', text: 'db' }, { type: 'filter-cancel' });
-  assert.deepEqual(ids(cancelled), ['c', 'a'], 'Esc keeps the filter that was applied');
+  assert.deepEqual(ids(cancelled), ['d', 'c', 'b', 'a'], 'Esc clears the filter');
+  assert.deepEqual(ids(reduce(typeFilter(s, 'cart'), { type: 'filter-clear' })), ['d', 'c', 'b', 'a'], 'Esc in the list clears it too');
   assert.deepEqual(ids(typeFilter(typeFilter(s, 'cart'), '')), ['d', 'c', 'b', 'a'], 'an empty filter clears it');
 });
 

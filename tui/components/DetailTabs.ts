@@ -98,7 +98,7 @@ export interface DetailTabsProps {
   readonly nowMs: number;
 }
 
-/** A tab bar (the selected tab inverted, with the visible line range), then the tab's text. */
+/** A tab bar (the selected tab bracketed and inverted, with the visible line range), then the tab's text. */
 export function DetailTabs(props: DetailTabsProps): React.ReactElement {
   const lines = tabLines(props.inv, props.tab, props.nowMs);
   const room = Math.max(1, props.height - 1);
@@ -108,7 +108,8 @@ export function DetailTabs(props: DetailTabsProps): React.ReactElement {
   return h(Box, { flexDirection: 'column', height: props.height, width: props.columns },
     h(Box, { justifyContent: 'space-between', width: props.columns },
       h(Box, { flexShrink: 1 }, h(Text, { wrap: 'truncate-end' }, ...tabLabels(props.inv).map((label, i) =>
-        h(Text, { key: i, inverse: i === props.tab, bold: i === props.tab }, ` ${label} `)))),
+        // Brackets as well as inverse: the selected tab shows without colour too (NO_COLOR).
+        h(Text, { key: i, inverse: i === props.tab, bold: i === props.tab }, i === props.tab ? `[${label}]` : ` ${label} `)))),
       h(Text, { dimColor: true }, ` ${range}`)),
     ...shown.map((line, i) => h(Text, { key: i, wrap: 'truncate-end' }, line || ' ')));
 }

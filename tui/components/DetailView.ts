@@ -39,8 +39,8 @@ function traceLink(template: string, traceId: string): string {
 export interface DetailViewProps extends DetailTabsProps {
   /** Clock ticks so far: the spinner's frame. */
   readonly ticks: number;
-  /** The slow threshold (ms), for the status. */
-  readonly slowMs: number;
+  /** Is it slow (state.ts slowRule), for the status. */
+  readonly slow: boolean;
   /** Trace link template (`{traceId}`). */
   readonly traceUrl: string;
 }
@@ -48,7 +48,7 @@ export interface DetailViewProps extends DetailTabsProps {
 /** Summary, waterfall and tabs in exactly `height` lines. */
 export function DetailView(props: DetailViewProps): React.ReactElement {
   const { inv, columns } = props;
-  const status = statusCell(inv, props.nowMs, props.ticks, props.slowMs);
+  const status = statusCell(inv, props.ticks, props.slow);
   const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '(no pod)';
   const { maxBars, tabsHeight } = detailGeometry(inv, props.height);
   const line = (text: string, color?: string): React.ReactElement => h(Text, { wrap: 'truncate-end', ...(color ? { color } : {}) }, escapeControl(text));

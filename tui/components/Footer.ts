@@ -18,7 +18,7 @@ const LIST: readonly KeyHint[] = [
 const DETAIL: readonly KeyHint[] = [
   ['Tab/←→', 'section', 'tab'], ['jk/PgUp/PgDn', 'scroll', 'scroll'], ['Esc', 'back to list', 'back'], ['?', 'help', 'help'], ['q', 'quit', 'quit'],
 ];
-const PROMPT: readonly KeyHint[] = [['⏎', 'apply filter', 'apply'], ['Esc', 'cancel', 'cancel'], ['⌫', 'erase', 'erase']];
+const PROMPT: readonly KeyHint[] = [['⏎', 'keep filter', 'keep'], ['Esc', 'clear', 'clear'], ['⌫', 'erase', 'erase']];
 const HELP: readonly KeyHint[] = [['?/Esc', 'close help', 'close'], ['q', 'quit', 'quit']];
 
 export type FooterMode = 'list' | 'detail' | 'prompt' | 'help';

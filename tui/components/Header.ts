@@ -1,12 +1,12 @@
 /**
  * The two header lines: where we are (node, journal) and whether the list is live or paused;
- * then the window's figures — invocations per minute, ADD p50/p95, errors, in-flight. The
- * figures count every invocation held, also while the list is paused. Narrow terminals get
- * the short forms.
+ * then the figures of the rows the list shows — how many, invocations per minute within the
+ * window, ADD p50/p95, errors, in-flight — so the header never contradicts the list. Narrow
+ * terminals get the short forms.
  */
 import { Box, Text } from 'ink';
 import React from 'react';
-import type { WindowSummary } from '../../src/view/stats.ts';
+import type { ShownSummary } from '../../src/view/stats.ts';
 import { escapeControl, formatMs } from '../../src/view/text.ts';
 
 const h = React.createElement;
@@ -24,8 +24,8 @@ export interface HeaderProps {
   readonly nodeName: string;
   /** The journal directory read. */
   readonly journal: string;
-  /** windowSummary over every held invocation. */
-  readonly summary: WindowSummary;
+  /** shownSummary over the rows the list shows. */
+  readonly summary: ShownSummary;
   /** The summary's window (ms), named in the line: shorter than configured when older invocations are not held. */
   readonly windowMs: number;
   /** Terminal width. */
@@ -42,8 +42,8 @@ export function Header(props: HeaderProps): React.ReactElement {
     ? `cni-trace · node ${escapeControl(props.nodeName)} · journal ${escapeControl(props.journal)}`
     : escapeControl(props.nodeName);
   const rate = `${sum.perMinute.toFixed(1)}/min`;
-  const long = `last ${formatWindow(props.windowMs)}: ${rate} · ADD p50 ${formatMs(sum.addP50)} p95 ${formatMs(sum.addP95)} · `;
-  const short = `${rate} p50 ${formatMs(sum.addP50)} p95 ${formatMs(sum.addP95)} `;
+  const long = `${sum.shown} shown · ${rate} (last ${formatWindow(props.windowMs)}) · ADD p50 ${formatMs(sum.addP50)} p95 ${formatMs(sum.addP95)} · `;
+  const short = `${sum.shown} shown ${rate} p50 ${formatMs(sum.addP50)} p95 ${formatMs(sum.addP95)} `;
   const fits = long.length + `errors ${sum.errors} · in-flight ${sum.inFlight}`.length <= columns;
   return h(Box, { flexDirection: 'column', width: columns },
     h(Box, { justifyContent: 'space-between', width: columns },

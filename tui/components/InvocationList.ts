@@ -30,8 +30,8 @@ export interface InvocationListProps {
   readonly nowMs: number;
   /** Clock ticks so far: the spinner's frame. */
   readonly ticks: number;
-  /** The slow threshold (ms). */
-  readonly slowMs: number;
+  /** Is an invocation slow (state.ts slowRule). */
+  readonly isSlow: (inv: Invocation) => boolean;
   /** The head is at the bottom: keep the window there. */
   readonly followBottom: boolean;
   /** What to say when no row is shown. */
@@ -40,13 +40,14 @@ export interface InvocationListProps {
 
 /** Title line and rows; always `height + 1` lines, so the screen does not jump. */
 export function InvocationList(props: InvocationListProps): React.ReactElement {
-  const layout = rowLayout(props.columns);
-  const titles = layout.columns.map((id) => fit(TITLES[id], cellWidth(layout, id), id === 'elapsed')).join(' ');
   const { start, end } = listWindow(props.rows.length, props.cursor, props.height, props.followBottom);
+  // Sized to the rows on screen, so a long pod name elsewhere in the list does not widen these.
+  const layout = rowLayout(props.columns, props.rows.slice(start, end));
+  const titles = layout.columns.map((id) => fit(TITLES[id], cellWidth(layout, id), id === 'elapsed')).join(' ');
   const body = props.rows.length === 0
     ? [h(Text, { key: 'empty', dimColor: true, wrap: 'truncate-end' }, props.emptyText)]
     : props.rows.slice(start, end).map((inv, i) => h(InvocationRow, {
-      key: inv.spanId, inv, layout, nowMs: props.nowMs, ticks: props.ticks, slowMs: props.slowMs, selected: start + i === props.cursor,
+      key: inv.spanId, inv, layout, nowMs: props.nowMs, ticks: props.ticks, slow: props.isSlow(inv), selected: start + i === props.cursor,
     }));
   return h(Box, { flexDirection: 'column', height: props.height + 1, width: props.columns },
     h(Text, { bold: true, wrap: 'truncate-end' }, titles),

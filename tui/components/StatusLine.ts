@@ -5,7 +5,7 @@
 import { Text } from 'ink';
 import React from 'react';
 import type { State } from '../state.ts';
-import { escapeControl, formatMs } from '../../src/view/text.ts';
+import { escapeControl } from '../../src/view/text.ts';
 
 const h = React.createElement;
 
@@ -18,8 +18,8 @@ export interface StatusLineProps {
   readonly errorsOnly: boolean;
   /** `s` is on. */
   readonly slowOnly: boolean;
-  /** The slow threshold (ms), named when slow-only is on. */
-  readonly slowMs: number;
+  /** What slow means (SlowBaseline.describe), named when slow-only is on. */
+  readonly slowRule: string;
   /** The list's order. */
   readonly sort: State['sort'];
   /** Oldest first with the newest at the bottom. */
@@ -35,7 +35,7 @@ export function StatusLine(props: StatusLineProps): React.ReactElement {
   if (props.prompt !== null) {
     return h(Text, { wrap: 'truncate-start' },
       h(Text, { color: 'cyan' }, 'filter /'), escapeControl(props.prompt), h(Text, { inverse: true }, ' '),
-      h(Text, { dimColor: true }, '  Enter apply · Esc cancel · empty clears'));
+      h(Text, { dimColor: true }, '  applies as you type · Enter keep · Esc clear'));
   }
   const order = props.sort === 'time'
     ? props.followBottom ? 'oldest first, newest at the bottom' : 'newest first'
@@ -43,7 +43,7 @@ export function StatusLine(props: StatusLineProps): React.ReactElement {
   const narrowing = [
     props.filterText ? `/${escapeControl(props.filterText)}` : '',
     props.errorsOnly ? 'errors only' : '',
-    props.slowOnly ? `slow only (≥ ${formatMs(props.slowMs)})` : '',
+    props.slowOnly ? `slow only (${props.slowRule})` : '',
   ].filter(Boolean);
   const count = `${props.shown} of ${props.held}`;
   return h(Text, { wrap: 'truncate-end' },

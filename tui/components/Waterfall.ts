@@ -5,7 +5,8 @@
 import { Box, Text } from 'ink';
 import React from 'react';
 import type { Invocation, StepState } from '../../src/journal/invocations.ts';
-import { waterfall } from '../../src/view/waterfall.ts';
+import { OWN_TIME } from '../../src/view/own-time.ts';
+import { ownBar, track, waterfall } from '../../src/view/waterfall.ts';
 import { fit } from './InvocationRow.ts';
 import { escapeControl, formatMs } from '../../src/view/text.ts';
 
@@ -40,14 +41,20 @@ export function Waterfall(props: WaterfallProps): React.ReactElement {
     h(Text, { color: COLOR[bar.step.status] }, '█'.repeat(bar.width)),
     ' '.repeat(Math.max(0, axis - bar.offset - bar.width)), '│'));
   const hidden = bars.length - shown.length;
+  // cni-trace's own time, named, so its gaps are not read as the network's.
+  const own = ownBar(props.inv, axis);
+  const ownRow = own ? h(Text, { key: 'own', wrap: 'truncate-end' },
+    fit(OWN_TIME, PLUGIN_WIDTH), ' ', fit(formatMs(own.durationMs), DURATION_WIDTH, true), ' │',
+    h(Text, { color: 'gray' }, track(own.segments, axis, '░')), '│') : null;
   return h(Box, { flexDirection: 'column', width: props.columns },
     h(Text, { dimColor: true, wrap: 'truncate-end' }, `${fit('STEP', PLUGIN_WIDTH)} ${fit('TOOK', DURATION_WIDTH, true)}  ${ruler}`),
     ...rows,
+    ownRow,
     hidden > 0 ? h(Text, { dimColor: true }, `… ${hidden} more step${hidden === 1 ? '' : 's'}`) : null);
 }
 
 /** Lines the waterfall takes for `inv` with `maxBars`. */
 export function waterfallHeight(inv: Invocation, maxBars: number): number {
   const bars = inv.startNs ? inv.steps.filter((s) => s.startNs).length : 0;
-  return 1 + Math.min(bars, maxBars) + (bars > maxBars ? 1 : 0);
+  return 1 + Math.min(bars, maxBars) + (bars > maxBars ? 1 : 0) + (ownBar(inv, 1) ? 1 : 0);
 }

@@ -122,7 +122,7 @@ async function throughCri(kind: 'bare' | 'wrapped'): Promise<Observation> {
 }
 
 describe('containerd\'s CRI on the full chain, bare and wrapped', { skip: unavailable ?? false }, () => {
-  test('the same pod addresses, interfaces, host rules and clean-up, and the same refusal when the range is used up', { timeout: 240_000 }, async () => {
+  test('the same pod addresses, interfaces, host rules and clean-up, and the same refusal when the range is used up', { timeout: 420_000 }, async () => {
     const bare = seen.bare = await throughCri('bare');
     const wrapped = seen.wrapped = await throughCri('wrapped');
     const net = subnetFor(sb).replace(/0\/24$/, '');

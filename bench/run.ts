@@ -6,6 +6,7 @@
  */
 import { benchAgent } from './agent-export.ts';
 import { benchChains } from './chain.ts';
+import { benchCri } from './cri.ts';
 import { benchExecutable } from './executable.ts';
 import { benchImports } from './hot-path-imports.ts';
 import { benchJournal } from './journal-append.ts';
@@ -16,6 +17,7 @@ import { table } from './stats.ts';
 import { benchTui } from './tui.ts';
 import { benchPhases } from './wrapper-phases.ts';
 import { scriptArgs, usageError, wholeNumber } from '../scripts/script-args.ts';
+import { containerdAvailable } from '../test/support/containerd.ts';
 
 const USAGE = `
 Usage: npm run bench -- [N] [--quick] [--chain-runs R]   (as root)
@@ -48,6 +50,9 @@ const journal = await benchJournal(16, 1000);
 section('Journal append latency (one record = one write(2), O_APPEND)', journal.text);
 const podman = await benchPodman(n);
 section('A pod sandbox with podman: bare vs wrapped network', podman.text);
+const noContainerd = containerdAvailable();
+const cri = noContainerd ? null : await benchCri(n);
+section('A pod sandbox through containerd\'s CRI: bare vs wrapped full chain', cri?.text ?? `skipped: ${noContainerd}`);
 if (!quick) {
   section('Agent: journal → OTLP/HTTP receiver on loopback (`cni-trace agent --once`)', await benchAgent([10_000, 50_000, 100_000]));
   section('TUI under load', await benchTui());
@@ -77,4 +82,5 @@ rows.push(['added per nested call, worst row of every run (shim alone)', `${rati
 rows.push(['journal append p99, 16 writers paced (saturated)', `${journal.p99Paced.toFixed(2)} ms (${journal.p99Saturated.toFixed(2)} ms)`, '< 1 ms', verdict(journal.p99Paced < 1, `${(journal.p99Paced - 1).toFixed(2)} ms`)]);
 rows.push(['executable start-up (VERSION), size', `${ratio(exe.versionRatio)}, ${exe.sizeMb.toFixed(0)} MB`, '—', '—']);
 rows.push(['podman run --rm, wrapped − bare', `+${podman.addedMs.toFixed(1)} ms (${podman.addedPct.toFixed(1)} %)`, '—', '—']);
+if (cri) rows.push(['containerd RunPodSandbox (StopPodSandbox), wrapped − bare', `+${cri.runAddedMs.toFixed(1)} ms (+${cri.stopAddedMs.toFixed(1)} ms)`, '—', '—']);
 section('Summary against the targets', `${table(['measure', 'measured', 'target', ''], rows)}\n\n(floor: \`node -e 0\` median ${chains.floor.toFixed(1)} ms in the chain benchmark)`);

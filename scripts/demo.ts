@@ -6,7 +6,9 @@
  * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
  * on Ctrl-C, except the journal: it is kept (in a new /tmp/cni-trace-demo-journal-* or DIR) so
  * that the commands it prints at the end run as printed.
- *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]
+ *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd]
+ * With --runtime containerd the same pods go through the kubelet's CRI calls to containerd
+ * instances of the demo's own (test/support/containerd.ts), one per network.
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
  * collector-config/compose.yaml up), an agent exports the traces and metrics live.
  * Needs root and the packages scripts/setup.sh installs.
@@ -25,23 +27,32 @@ import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
+import { Containerd, containerdAvailable } from '../test/support/containerd.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
-import { scriptArgs, wholeNumber } from './script-args.ts';
+import { scriptArgs, usageError, wholeNumber } from './script-args.ts';
 import { formatMs } from '../src/view/text.ts';
 
 const USAGE = `
-Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]   (as root)
+Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd]   (as root)
 
 Pods (N ≥ 7, default 12) set up and torn down through a traced bridge+host-local, portmap,
 bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a terminal) or as
 tail lines (--no-tui, or in a pipe). The journal is kept for the commands printed at the end:
 in a new /tmp/cni-trace-demo-journal-*, or in DIR with --keep-journal.
+--runtime containerd drives the pods through containerd's CRI, as the kubelet does (default
+libcni, the test driver).
 With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.`;
-const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } });
+const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' }, runtime: { type: 'string', default: 'libcni' } });
 const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
+if (values.runtime !== 'libcni' && values.runtime !== 'containerd') usageError('demo', USAGE, `--runtime is libcni or containerd, not ${values.runtime}`);
 if (process.getuid?.() !== 0) {
   console.error('demo: run as root (it creates network namespaces, links and iptables rules, and removes them after)');
+  process.exit(1);
+}
+const noContainerd = values.runtime === 'containerd' ? containerdAvailable() : null;
+if (noContainerd) {
+  console.error(`demo: --runtime containerd: ${noContainerd}`);
   process.exit(1);
 }
 const useTui = Boolean(process.stdout.isTTY && process.stdin.isTTY) && !values['no-tui'];
@@ -50,6 +61,8 @@ const sb = new Sandbox('demo');
 const restoreForward = await keepSysctl('net.ipv4.ip_forward');
 const iptables = await iptablesState();
 const children: ResultPromise[] = [];
+/** With --runtime containerd: one containerd per network. */
+const containerds: Partial<Record<NetName, Containerd>> = {};
 /** Ctrl-C: no new pod starts, each pod set up so far is torn down by the runtime, then clean-up. */
 const stopping = new AbortController();
 let lives: Array<Promise<void>> = [];
@@ -59,6 +72,10 @@ async function cleanup(): Promise<void> {
   cleaned = true;
   for (const c of children) c.kill('SIGTERM');
   await Promise.allSettled(children);
+  for (const cd of Object.values(containerds)) {
+    const errors = await cd.down();
+    if (errors.length > 0) console.error(`containerd clean-up: ${errors.join('; ')}`);
+  }
   await restoreIptables(iptables);
   await restoreForward();
   await sb.cleanup();
@@ -80,8 +97,10 @@ async function pause(ms: number): Promise<boolean> {
   }
 }
 
+type NetName = 'main' | 'slow' | 'tight';
+
 /** The networks: the full chain; the same with a slow plugin; bridge + host-local with one address to give. */
-function networks(write: (name: string, list: JsonObject) => string): Record<'main' | 'slow' | 'tight', { file: string; capArgs?: Record<string, unknown> }> {
+function networks(write: (name: NetName, list: JsonObject) => string): Record<NetName, { file: string; capArgs?: Record<string, unknown> }> {
   const main = fullBridgeChain(sb, join(sb.dir, 'ipam-main'));
   main.links.forEach((l) => sb.ownLink(l));
   const slowBridge = sb.name('ctds');
@@ -112,14 +131,21 @@ try {
   installCniTrace(bin);
   installFixtures(bin, ['demo-slow-policy']);
   const journal = join(sb.dir, 'journal');
+  const lists: Partial<Record<NetName, JsonObject>> = {};
   const nets = networks((name, list) => {
     const file = join(sb.dir, `${name}.conflist`);
-    writeFileSync(file, JSON.stringify(wrapConflist(list, { journalDir: journal })));
+    lists[name] = wrapConflist(list, { journalDir: journal });
+    writeFileSync(file, JSON.stringify(lists[name]));
     return file;
   });
+  if (values.runtime === 'containerd') {
+    for (const [name, conflist] of Object.entries(lists)) {
+      containerds[name as NetName] = await Containerd.start({ dir: join(sb.dir, `cd-${name}`), conflist, pluginDirs: [bin, DEBIAN_CNI] });
+    }
+  }
   const pods = podCount;
   console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
-  console.log('driven by libcni in sandbox namespaces; web-3 is on a network with a slow plugin, web-6 finds no free address.\n');
+  console.log(`driven by ${values.runtime === 'containerd' ? 'containerd\'s CRI (RunPodSandbox, StopPodSandbox, RemovePodSandbox, as the kubelet calls them)' : 'libcni in sandbox namespaces'}; web-3 is on a network with a slow plugin, web-6 finds no free address.\n`);
 
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
     console.log(`Exporting traces and metrics to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent) as they happen.\n`);
@@ -145,7 +171,23 @@ try {
   // The stream: a pod every 400 ms, each living 1–2.5 s, then torn down.
   lives = Array.from({ length: pods }, async (_, i) => {
     if (!(await pause(i * 400))) return;
-    const net = i === 3 ? nets.slow : i === 5 || i === 6 ? nets.tight : nets.main;
+    const name: NetName = i === 3 ? 'slow' : i === 5 || i === 6 ? 'tight' : 'main';
+    const net = nets[name];
+    const linger = i === 5 ? 3000 : 1000 + (i % 4) * 500; // web-5 holds the tight network's one address while web-6 asks
+    const cd = containerds[name];
+    if (cd) {
+      const run = await cd.run({
+        name: `web-${i}`, namespace: 'demo', uid: `uid-${sb.id}-${i}`,
+        portMappings: name === 'main' ? [{ protocol: 'TCP', containerPort: 80, hostPort: 31000 + i }] : [],
+        annotations: { 'kubernetes.io/ingress-bandwidth': '8M', 'kubernetes.io/egress-bandwidth': '8M' },
+      });
+      await pause(linger);
+      if (run.id) {
+        await cd.stop(run.id);
+        await cd.remove(run.id);
+      }
+      return;
+    }
     const id = `demo-${sb.id}-${i}`;
     const call: DriverCall = {
       conflist: net.file, netns: await sb.netns(`d${i}`), id,
@@ -154,7 +196,7 @@ try {
       path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, 'cache'),
     };
     await runDriver('add', call);
-    await pause(i === 5 ? 3000 : 1000 + (i % 4) * 500); // web-5 holds the tight network's one address while web-6 asks
+    await pause(linger);
     await runDriver('del', call);
   });
   await Promise.all(lives);

@@ -1,6 +1,7 @@
 // cnidrv is a minimal CNI runtime for cni-trace's tests: it drives a conflist through
 // libcni (Debian's golang-github-appc-cni-dev, v1.1.2) exactly as containerd or podman
 // would, and prints one JSON line describing the outcome. Built by test/support/driver.ts.
+// test/driver/otel builds this same file against upstream libcni with trace propagation.
 package main
 
 import (
@@ -24,6 +25,11 @@ type outcome struct {
 	DurationNs int64           `json:"durationNs"`
 }
 
+// withRuntimeSpan is how a tracing runtime hands its span to libcni: in the call's context,
+// not in the env. This build has no OpenTelemetry and leaves the context alone;
+// test/driver/otel/span.go replaces it.
+var withRuntimeSpan = func(ctx context.Context, traceparent string) context.Context { return ctx }
+
 type errInfo struct {
 	Typed   bool   `json:"typed"`
 	Code    uint   `json:"code"`
@@ -42,6 +48,7 @@ func main() {
 	path := flag.String("path", "/usr/lib/cni", "plugin dirs, colon separated")
 	cacheDir := flag.String("cache-dir", "", "libcni cache dir")
 	timeout := flag.Duration("timeout", 60*time.Second, "context timeout (the runtime's kill deadline)")
+	traceparent := flag.String("traceparent", "", "the runtime's span (W3C traceparent), put in libcni's context (test/driver/otel build only)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: cnidrv [flags] add|check|del|version")
@@ -68,7 +75,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(withRuntimeSpan(context.Background(), *traceparent), *timeout)
 	defer cancel()
 
 	start := time.Now()

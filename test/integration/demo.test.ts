@@ -5,13 +5,14 @@
  * is interrupted half-way with Ctrl-C.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { ROOT } from '../support/fixtures.ts';
 import { hostDelta, hostState } from '../support/observe.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
+import { containerdAvailable } from '../support/containerd.ts';
 
 const netnses = (): string[] => { try { return readdirSync('/run/netns').sort(); } catch { return []; } };
 const demoDirs = (): string[] => readdirSync('/tmp').filter((d) => d.startsWith('cnitrace-demo-'));
@@ -53,6 +54,23 @@ test('the demo runs a stream of pods with a slow call and a failure to find, the
   }
   const after = hostDelta(before, await hostState());
   assert.deepEqual([after.links, after.iptables, netnses(), demoDirs()], [[], [], nsBefore, dirsBefore]);
+});
+
+test('--runtime containerd: the same pods through the kubelet\'s CRI calls, and nothing left behind', { skip: containerdAvailable() ?? false, timeout: 180_000 }, async () => {
+  const [before, nsBefore, dirsBefore, runBefore] = [await hostState(), netnses(), demoDirs(), existsSync('/run/containerd/s')];
+  const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '8', '--no-tui', '--runtime', 'containerd'], { reject: false, timeout: 150_000, env: { NO_COLOR: '1' } });
+  assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
+  assert.match(r.stdout, /driven by containerd's CRI/);
+  const lines = r.stdout.split('\n');
+  const count = (cmd: string): number => lines.filter((l) => new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d+ {2}${cmd} `).test(l)).length;
+  // StopPodSandbox and RemovePodSandbox each tear the network down; web-6's refused ADD is undone at once.
+  assert.deepEqual([count('ADD'), count('DEL')], [8, 7 * 2 + 1]);
+  assert.match(r.stdout, /- the slowest: (ADD|DEL) of demo\/web-3, \d\.\d+s, most of it in demo-slow-policy/);
+  assert.match(r.stdout, /- the failure: ADD of demo\/web-6, in host-local \(called by bridge\): failed to allocate for range 0: no IP addresses available/);
+  // What appeared and stayed (other work on the machine may remove its own meanwhile).
+  const after = hostDelta(before, await hostState());
+  const added = (now: string[], then: string[]): string[] => now.filter((x) => !then.includes(x));
+  assert.deepEqual([after.links, after.iptables, added(netnses(), nsBefore), added(demoDirs(), dirsBefore), existsSync('/run/containerd/s') && !runBefore], [[], [], [], [], false]);
 });
 
 test('Ctrl-C half-way through the demo stops it and cleans up all the same', { timeout: 120_000 }, async () => {

@@ -1,20 +1,31 @@
 /**
  * The libcni driver (test/driver/cnidrv.go): a real CNI runtime built from Debian's libcni
  * source (golang-github-appc-cni-dev) the first time a test needs it, cached by source hash.
+ * The `upstream` variant (test/driver/otel) is the same program built against the upstream
+ * libcni commit pinned in its go.mod, whose invoke passes the context's span as TRACEPARENT.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { buildGoModule } from './go-build.ts';
 import { ROOT } from './fixtures.ts';
 
 const SOURCE = join(ROOT, 'test/driver/cnidrv.go');
 const CACHE = join(ROOT, '.cache');
 
 let built: string | null = null;
+let upstream: string | null = null;
+
+/** Which libcni the driver is built against: Debian's 1.1.2 (default) or the upstream commit with trace propagation. */
+export type DriverLibcni = 'debian' | 'upstream';
 
 /** Builds (once per source version) and returns the driver's path. */
-export async function driverPath(): Promise<string> {
+export async function driverPath(libcni: DriverLibcni = 'debian'): Promise<string> {
+  if (libcni === 'upstream') {
+    upstream ??= await buildGoModule(join(ROOT, 'test/driver/otel'), 'cnidrv-otel');
+    return upstream;
+  }
   if (built) return built;
   const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12);
   const out = join(CACHE, `cnidrv-${hash}`);
@@ -48,6 +59,10 @@ export interface DriverCall {
   readonly timeout?: string;
   /** Extra environment for the runtime (and so for the plugins), e.g. TRACEPARENT. */
   readonly env?: Record<string, string>;
+  /** The runtime's span, put in libcni's context (only the upstream build passes it on). */
+  readonly traceparent?: string;
+  /** Default Debian's libcni. */
+  readonly libcni?: DriverLibcni;
 }
 
 export interface DriverRun {
@@ -65,9 +80,10 @@ export async function runDriver(command: 'add' | 'check' | 'del' | 'version', ca
     ...(call.args ? ['--args', call.args] : []),
     ...(call.capArgs ? ['--cap-args', JSON.stringify(call.capArgs)] : []),
     ...(call.timeout ? ['--timeout', call.timeout] : []),
+    ...(call.traceparent ? ['--traceparent', call.traceparent] : []),
     command,
   ];
-  const res = await execa(await driverPath(), args, { reject: false, env: call.env ?? {}, extendEnv: true });
+  const res = await execa(await driverPath(call.libcni), args, { reject: false, env: call.env ?? {}, extendEnv: true });
   if (res.exitCode !== 0) throw new Error(`cnidrv ${command} failed to run (exit ${res.exitCode}): ${res.stderr}`);
   return { outcome: JSON.parse(res.stdout) as DriverOutcome, stderr: res.stderr };
 }

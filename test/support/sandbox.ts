@@ -39,6 +39,19 @@ export class Sandbox {
     this.links.push(name);
   }
 
+  /**
+   * Puts the host's iptables rules and ip_forward back as they are now, at clean-up: what the
+   * plugins' shared chains (portmap, firewall) and bridge's isGateway leave behind.
+   */
+  async keepHostNetwork(): Promise<void> {
+    const restoreForward = await keepSysctl('net.ipv4.ip_forward');
+    const baseline = await iptablesState();
+    this.onCleanup(async () => {
+      await restoreIptables(baseline);
+      await restoreForward();
+    });
+  }
+
   /** Registers a clean-up step (run in reverse order, before netns and link removal). */
   onCleanup(fn: () => Promise<void>): void {
     this.undo.push(fn);

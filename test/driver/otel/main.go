@@ -1,0 +1,1 @@
+../cnidrv.go

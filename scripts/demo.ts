@@ -5,9 +5,12 @@
  * one that fails because its IP range is used up — shown live in the TUI (on a terminal) or as
  * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
  * on Ctrl-C.
- *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]
+ *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--jaeger]
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
- * collector-config/compose.yaml up), an agent exports the traces and metrics live.
+ * collector-config/compose.yaml up), an agent exports the traces and metrics live. With --jaeger
+ * the demo runs its own OpenTelemetry Collector (the shipped otel-collector.yaml) and Jaeger v2,
+ * built by scripts/tools.sh on first need, sends the traces there and prints where to find the
+ * slow pod's and the failed pod's; they stop with the demo.
  * Needs root and the packages scripts/setup.sh installs.
  */
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
 import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
+import { ensureTools, startCollector, startJaeger, toolsBuilt, waitForTraces, type Backend, type Jaeger } from '../test/support/backends.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
@@ -28,13 +32,16 @@ import { scriptArgs, wholeNumber } from './script-args.ts';
 import { formatMs } from '../src/view/text.ts';
 
 const USAGE = `
-Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR]   (as root)
+Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--jaeger]   (as root)
 
 Pods (N ≥ 7, default 12) set up and torn down through a traced bridge+host-local, portmap,
 bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a terminal) or as
 tail lines (--no-tui, or in a pipe). --keep-journal copies the journal to DIR before clean-up.
-With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.`;
-const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' } });
+With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.
+--jaeger runs an OpenTelemetry Collector (collector-config/otel-collector.yaml) and Jaeger v2 for
+the demo, exports to them and prints the slow and the failed pod's trace ids; the first time it
+builds both from their Go modules into .cache/tools (scripts/tools.sh, minutes).`;
+const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' }, jaeger: { type: 'boolean' } });
 const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
 if (process.getuid?.() !== 0) {
   console.error('demo: run as root (it creates network namespaces, links and iptables rules, and removes them after)');
@@ -46,6 +53,7 @@ const sb = new Sandbox('demo');
 const restoreForward = await keepSysctl('net.ipv4.ip_forward');
 const iptables = await iptablesState();
 const children: ResultPromise[] = [];
+const backends: Backend[] = [];
 /** Ctrl-C: no new pod starts, each pod set up so far is torn down by the runtime, then clean-up. */
 const stopping = new AbortController();
 let lives: Array<Promise<void>> = [];
@@ -55,6 +63,7 @@ async function cleanup(): Promise<void> {
   cleaned = true;
   for (const c of children) c.kill('SIGTERM');
   await Promise.allSettled(children);
+  await Promise.allSettled(backends.map((b) => b.stop()));
   await restoreIptables(iptables);
   await restoreForward();
   await sb.cleanup();
@@ -117,9 +126,22 @@ try {
   console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
   console.log('driven by libcni in sandbox namespaces; web-3 is on a network with a slow plugin, web-6 finds no free address.\n');
 
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
-    console.log(`Exporting traces and metrics to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent) as they happen.\n`);
-    const agent = execa(process.execPath, [CLI, 'agent', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--interval', '200ms', '--status-every', '0', '--metric-interval', '5000'], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
+  let jaeger: Jaeger | null = null;
+  let endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (values.jaeger) {
+    if (!(await toolsBuilt())) console.log('Building the OpenTelemetry Collector and Jaeger into .cache/tools (once; scripts/tools.sh) …');
+    await ensureTools();
+    jaeger = await startJaeger(sb.dir);
+    backends.push(jaeger);
+    const collector = await startCollector(sb.dir, { jaeger: jaeger.otlpGrpc, nodeName: 'demo-node' });
+    backends.push(collector);
+    endpoint = collector.otlpHttp;
+    console.log(`Jaeger v2 at ${jaeger.queryUrl}, fed by an OpenTelemetry Collector running collector-config/otel-collector.yaml.\n`);
+  }
+  if (endpoint) {
+    console.log(`Exporting traces and metrics to ${endpoint} (cni-trace agent) as they happen.\n`);
+    const agent = execa(process.execPath, [CLI, 'agent', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--interval', '200ms', '--status-every', '0', '--metric-interval', '5000'],
+      { reject: false, stdio: ['ignore', 'inherit', 'inherit'], env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, extendEnv: true });
     children.push(agent);
   }
   let stopFollow = (): void => {};
@@ -181,11 +203,29 @@ try {
     cpSync(journal, values['keep-journal'], { recursive: true });
     process.stdout.write(`\nJournal kept in ${values['keep-journal']}: npx cni-trace tail --journal ${values['keep-journal']}\n`);
   }
-  summaryForExport(invocations);
+  if (jaeger) await summaryForJaeger(jaeger, invocations, slowest, failed);
+  else summaryForExport(invocations);
 } finally {
   await cleanup();
 }
 process.stdout.write('\nCleaned up: namespaces, links, iptables rules and temp files are gone.\n');
+
+/** Waits until Jaeger has every trace (bounded), then says where the slow and the failed pod's are. */
+async function summaryForJaeger(jaeger: Jaeger, invocations: readonly Invocation[], slowest: Invocation | undefined, failed: Invocation | undefined): Promise<void> {
+  const have = await waitForTraces(jaeger.queryUrl, new Map(invocations.map((i) => [i.traceId, 1 + i.steps.length])), 30_000)
+    .then((m) => m.size, (e: Error) => { console.log(`\n${e.message}`); return null; });
+  process.stdout.write(`\nJaeger (${jaeger.queryUrl}) has ${have ?? 'not all'} of the ${invocations.length} traces, service "cni-trace":\n`);
+  for (const [what, inv] of [['the slow pod', slowest], ['the failed pod', failed]] as const) {
+    if (inv) process.stdout.write(`- ${what}, ${inv.command} of ${inv.pod.namespace}/${inv.pod.name}: trace ${inv.traceId} — ${jaeger.queryUrl}/api/traces/${inv.traceId}\n`);
+  }
+  // Built from its Go module, Jaeger has no UI assets (docs/decisions.md 26): the query API is what there is.
+  process.stdout.write('(Jaeger\'s query API; the UI is in the compose stack\'s Jaeger image, where the same ids open the traces.)\n');
+  if (process.stdin.isTTY && !useTui) {
+    process.stdout.write('Jaeger and the collector stay up until you press Enter.\n');
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+    process.stdin.pause();
+  }
+}
 
 function summaryForExport(invocations: readonly Invocation[]): void {
   if (!process.env.OTEL_EXPORTER_OTLP_ENDPOINT || invocations.length === 0) return;

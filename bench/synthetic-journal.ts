@@ -15,8 +15,8 @@ export function benchJournal(dir: string): Journal {
   return new Journal({ dir, maxFileBytes: 16 << 20, maxFiles: 1000, onDegraded: (r) => { throw new Error(r); } });
 }
 
-/** Appends one invocation (begin, two steps, end) for pod number `i`. */
-export function writeInvocation(journal: Journal, i: number): void {
+/** Appends one invocation (begin, two steps, end) for pod number `i`; returns its trace id. */
+export function writeInvocation(journal: Journal, i: number): string {
   const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: `c${i}`, CNI_NETNS: '/var/run/netns/cni-1', CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-${i};K8S_POD_UID=u${i}`, CNI_PATH: '/opt/cni/bin' };
   const rec = new InvocationRecorder({ journal, env, isCredential, captureMaxBytes: 65536 });
   const entry = { cniVersion: '1.0.0', name: 'k8s-pod-network', type: 'cni-trace', delegates: [{ type: 'bridge' }, { type: 'portmap' }] };
@@ -28,6 +28,7 @@ export function writeInvocation(journal: Journal, i: number): void {
     rec.stepEnd(step, outcome, 'ok');
   }
   rec.end(0, RESULT);
+  return rec.traceId;
 }
 
 /** Writes n invocations into a journal directory. */

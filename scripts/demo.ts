@@ -6,11 +6,14 @@
  * `cni-trace tail --follow` lines (in a pipe). Everything it creates is removed on exit, also
  * on Ctrl-C, except the journal: it is kept (in a new /tmp/cni-trace-demo-journal-* or DIR) so
  * that the commands it prints at the end run as printed.
- *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd]
+ *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd] [--jaeger]
  * With --runtime containerd the same pods go through the kubelet's CRI calls to containerd
  * instances of the demo's own (test/support/containerd.ts), one per network.
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
- * collector-config/compose.yaml up), an agent exports the traces and metrics live.
+ * collector-config/compose.yaml up), an agent exports the traces and metrics live. With --jaeger
+ * the demo runs its own OpenTelemetry Collector (the shipped otel-collector.yaml) and Jaeger v2,
+ * built by scripts/tools.sh on first need, sends the traces there and prints where to find the
+ * slow pod's and the failed pod's; they stop with the demo.
  * Needs root and the packages scripts/setup.sh installs.
  */
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -25,6 +28,7 @@ import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
 import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
+import { ensureTools, startCollector, startJaeger, toolsBuilt, waitForTraces, type Backend, type Jaeger } from '../test/support/backends.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
 import { Containerd, containerdAvailable } from '../test/support/containerd.ts';
@@ -34,7 +38,7 @@ import { scriptArgs, usageError, wholeNumber } from './script-args.ts';
 import { formatMs } from '../src/view/text.ts';
 
 const USAGE = `
-Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd]   (as root)
+Usage: npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd] [--jaeger]   (as root)
 
 Pods (N ≥ 7, default 12) set up and torn down through a traced bridge+host-local, portmap,
 bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a terminal) or as
@@ -42,8 +46,11 @@ tail lines (--no-tui, or in a pipe). The journal is kept for the commands printe
 in a new /tmp/cni-trace-demo-journal-*, or in DIR with --keep-journal.
 --runtime containerd drives the pods through containerd's CRI, as the kubelet does (default
 libcni, the test driver).
-With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.`;
-const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' }, runtime: { type: 'string', default: 'libcni' } });
+With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.
+--jaeger runs an OpenTelemetry Collector (collector-config/otel-collector.yaml) and Jaeger v2 for
+the demo, exports to them and prints the slow and the failed pod's trace ids; the first time it
+builds both from their Go modules into .cache/tools (scripts/tools.sh, minutes).`;
+const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' }, runtime: { type: 'string', default: 'libcni' }, jaeger: { type: 'boolean' } });
 const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
 if (values.runtime !== 'libcni' && values.runtime !== 'containerd') usageError('demo', USAGE, `--runtime is libcni or containerd, not ${values.runtime}`);
 if (process.getuid?.() !== 0) {
@@ -63,6 +70,7 @@ const iptables = await iptablesState();
 const children: ResultPromise[] = [];
 /** With --runtime containerd: one containerd per network. */
 const containerds: Partial<Record<NetName, Containerd>> = {};
+const backends: Backend[] = [];
 /** Ctrl-C: no new pod starts, each pod set up so far is torn down by the runtime, then clean-up. */
 const stopping = new AbortController();
 let lives: Array<Promise<void>> = [];
@@ -76,6 +84,7 @@ async function cleanup(): Promise<void> {
     const errors = await cd.down();
     if (errors.length > 0) console.error(`containerd clean-up: ${errors.join('; ')}`);
   }
+  await Promise.allSettled(backends.map((b) => b.stop()));
   await restoreIptables(iptables);
   await restoreForward();
   await sb.cleanup();
@@ -147,9 +156,22 @@ try {
   console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
   console.log(`driven by ${values.runtime === 'containerd' ? 'containerd\'s CRI (RunPodSandbox, StopPodSandbox, RemovePodSandbox, as the kubelet calls them)' : 'libcni in sandbox namespaces'}; web-3 is on a network with a slow plugin, web-6 finds no free address.\n`);
 
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) {
-    console.log(`Exporting traces and metrics to ${process.env.OTEL_EXPORTER_OTLP_ENDPOINT} (cni-trace agent) as they happen.\n`);
-    const agent = execa(process.execPath, [CLI, 'agent', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--interval', '200ms', '--status-every', '0', '--metric-interval', '5000'], { reject: false, stdio: ['ignore', 'inherit', 'inherit'] });
+  let jaeger: Jaeger | null = null;
+  let endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  if (values.jaeger) {
+    if (!(await toolsBuilt())) console.log('Building the OpenTelemetry Collector and Jaeger into .cache/tools (once; scripts/tools.sh) …');
+    await ensureTools();
+    jaeger = await startJaeger(sb.dir);
+    backends.push(jaeger);
+    const collector = await startCollector(sb.dir, { jaeger: jaeger.otlpGrpc, nodeName: 'demo-node' });
+    backends.push(collector);
+    endpoint = collector.otlpHttp;
+    console.log(`Jaeger v2 at ${jaeger.queryUrl}, fed by an OpenTelemetry Collector running collector-config/otel-collector.yaml.\n`);
+  }
+  if (endpoint) {
+    console.log(`Exporting traces and metrics to ${endpoint} (cni-trace agent) as they happen.\n`);
+    const agent = execa(process.execPath, [CLI, 'agent', '--journal', journal, '--state-dir', join(sb.dir, 'agent-state'), '--interval', '200ms', '--status-every', '0', '--metric-interval', '5000'],
+      { reject: false, stdio: ['ignore', 'inherit', 'inherit'], env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }, extendEnv: true });
     children.push(agent);
   }
   let stopFollow = (): void => {};
@@ -210,8 +232,9 @@ try {
   const invocations = index.list();
   if (tui) await tui; // the TUI owns the screen until q
   const kept = keepJournal(journal, values['keep-journal']);
-  thingsToFind(invocations, kept);
-  summaryForExport(invocations);
+  const found = thingsToFind(invocations, kept);
+  if (jaeger) await summaryForJaeger(jaeger, invocations, found.slowest, found.failed);
+  else summaryForExport(invocations);
 } finally {
   await cleanup();
 }
@@ -229,7 +252,7 @@ function keepJournal(journal: string, dir: string | undefined): string {
  * What to look at, pod start first (the slowest ADD, the failed ADD), each with the command that
  * shows it — as it runs from here, with this journal — and where the journal is.
  */
-function thingsToFind(invocations: readonly Invocation[], kept: string): void {
+function thingsToFind(invocations: readonly Invocation[], kept: string): { slowest: Invocation | undefined; failed: Invocation | undefined } {
   const cmd = (...args: string[]): string => `    $ ${suggest([...args, '--journal', kept], CLI)}`;
   const adds = invocations.filter((i) => i.command === 'ADD');
   const slowest = adds.filter((i) => i.status === 'ok').sort((a, b) => (b.durationMs ?? 0) - (a.durationMs ?? 0))[0];
@@ -247,6 +270,24 @@ function thingsToFind(invocations: readonly Invocation[], kept: string): void {
   lines.push('- every slow or failed pod start, and the latency per plugin:', cmd('tail', '--command', 'ADD', '--status', 'slow'), cmd('tail', '--command', 'ADD', '--status', 'error'), cmd('stats', '--command', 'ADD'));
   lines.push(`The journal is kept in ${kept} (root's; remove it when done).`);
   process.stdout.write(lines.join('\n') + '\n');
+  return { slowest, failed };
+}
+
+/** Waits until Jaeger has every trace (bounded), then says where the slow and the failed pod's are. */
+async function summaryForJaeger(jaeger: Jaeger, invocations: readonly Invocation[], slowest: Invocation | undefined, failed: Invocation | undefined): Promise<void> {
+  const have = await waitForTraces(jaeger.queryUrl, new Map(invocations.map((i) => [i.traceId, 1 + i.steps.length])), 30_000)
+    .then((m) => m.size, (e: Error) => { console.log(`\n${e.message}`); return null; });
+  process.stdout.write(`\nJaeger (${jaeger.queryUrl}) has ${have ?? 'not all'} of the ${invocations.length} traces, service "cni-trace":\n`);
+  for (const [what, inv] of [['the slow pod', slowest], ['the failed pod', failed]] as const) {
+    if (inv) process.stdout.write(`- ${what}, ${inv.command} of ${inv.pod.namespace}/${inv.pod.name}: trace ${inv.traceId} — ${jaeger.queryUrl}/api/traces/${inv.traceId}\n`);
+  }
+  // Built from its Go module, Jaeger has no UI assets (docs/decisions.md 30): the query API is what there is.
+  process.stdout.write('(Jaeger\'s query API; the UI is in the compose stack\'s Jaeger image, where the same ids open the traces.)\n');
+  if (process.stdin.isTTY && !useTui) {
+    process.stdout.write('Jaeger and the collector stay up until you press Enter.\n');
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+    process.stdin.pause();
+  }
 }
 
 function summaryForExport(invocations: readonly Invocation[]): void {

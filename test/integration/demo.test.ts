@@ -9,6 +9,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
+import { ensureTools } from '../support/backends.ts';
 import { ROOT } from '../support/fixtures.ts';
 import { hostDelta, hostState } from '../support/observe.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
@@ -114,4 +115,20 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the demo\'s pods arrive at the colle
   } finally {
     await receiver.stop();
   }
+});
+
+test('with --jaeger the demo runs the collector and Jaeger, prints the slow and the failed pod\'s trace ids, which Jaeger has, and stops both', { timeout: 600_000 }, async () => {
+  await ensureTools();
+  const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '7', '--no-tui', '--jaeger'], { reject: false, timeout: 240_000, env: { NO_COLOR: '1' } });
+  assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
+  const jaegerUrl = /Jaeger v2 at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout)?.[1];
+  assert.ok(jaegerUrl, r.stdout.slice(0, 2000));
+  assert.match(r.stdout, new RegExp(`Jaeger \\(${jaegerUrl.replaceAll('.', '\\.')}\\) has 14 of the 14 traces`));
+  const slow = /- the slow pod, (?:ADD|DEL) of demo\/web-3: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
+  const failed = /- the failed pod, ADD of demo\/web-6: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
+  assert.ok(slow && failed, r.stdout.slice(-2000));
+  // The demo is over: Jaeger and the collector with it.
+  await assert.rejects(fetch(`${jaegerUrl}/api/services`));
+  const running = (await execa('pgrep', ['-f', join(ROOT, '.cache/tools/bin/')], { reject: false })).stdout.trim();
+  assert.equal(running, '', 'no collector or Jaeger of ours left running');
 });

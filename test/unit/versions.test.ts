@@ -37,7 +37,7 @@ async function add(cniVersion: unknown): Promise<{ json: Record<string, unknown>
 test('rule: a config without cniVersion is version 0.1.0 (libcni\'s default) and is refused with code 1; nothing runs', async () => {
   for (const missing of [undefined, '']) {
     const r = await add(missing);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 1, `cniVersion ${JSON.stringify(missing)} is 0.1.0: refused, not run`);
     assert.deepEqual(r.json, {
       cniVersion: LATEST_VERSION, code: 1, msg: 'incompatible CNI versions', details: `config is "0.1.0", plugin supports ${SUPPORTED_TEXT}`,
     }, `cniVersion ${JSON.stringify(missing)}: read as "0.1.0", not as a supported version`);

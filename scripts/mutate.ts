@@ -25,11 +25,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Each core module and the unit test files that run its code in-process. */
 const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
-  'src/cni': ['env', 'go-format', 'go-json', 'versions', 'wrapper-entry', 'deep-input', 'plugin', 'faults'],
+  'src/cni': ['go-json', 'env', 'go-format', 'versions', 'wrapper-entry', 'deep-input', 'plugin'],
   'src/config': ['derive', 'redact', 'wrapper-entry', 'conflist', 'agent-redact', 'plugin'],
   'src/trace': ['trace-ids', 'plugin'],
   'src/journal': ['journal', 'journal-stream', 'journal-files', 'record-shapes', 'nesting', 'agent-source', 'agent-pending', 'cli-views', 'spans', 'plugin'],
-  'src/plugin': ['plugin', 'run-dir', 'faults', 'deep-input', 'versions', 'nested'],
+  'src/plugin': ['versions', 'run-dir', 'deep-input', 'nested', 'plugin'],
   'src/agent': ['spans', 'agent-source', 'agent-pending', 'agent-config', 'agent-redact', 'record-shapes', 'collector-config', 'journal-files'],
 };
 

@@ -80,3 +80,27 @@ test('where a syntax error is: line and column of the offending character, or of
   assert.equal(describeSyntaxError('{"a":'), 'unexpected end of JSON input at line 1, column 6');
   assert.equal(describeSyntaxError('{}'), 'invalid JSON', 'valid JSON has no syntax error to describe');
 });
+
+test('the scanner, character by character: digits 0 and 9 at each place a digit goes, the signs and characters below "0"', () => {
+  for (const raw of ['-9', '-0.5', '1.9', '1.0', '1e9', '1e-5', '1E+0', '9']) {
+    assert.equal(goDecodeErrorStructError(`{"code":${raw}}`), raw === '9' ? null : refused(raw), `${raw} is a JSON number`);
+  }
+  assert.equal(goDecodeErrorStructError('-.'), "invalid character '.' in numeric literal");
+  assert.equal(goDecodeErrorStructError('1.-'), "invalid character '-' after decimal point in numeric literal");
+  assert.equal(goDecodeErrorStructError('1e.'), "invalid character '.' in exponent of numeric literal");
+  assert.equal(goDecodeErrorStructError('1e-+'), "invalid character '+' in exponent of numeric literal");
+  assert.equal(goDecodeErrorStructError('trux'), "invalid character 'x' in literal true (expecting 'e')");
+  assert.equal(goDecodeErrorStructError('tRue'), "invalid character 'R' in literal true (expecting 'r')");
+  assert.equal(goDecodeErrorStructError('{"msg":false}'), 'json: cannot unmarshal bool into Go struct field Error.msg of type string');
+  assert.equal(goDecodeErrorStructError('{"a" "b"}'), 'invalid character \'"\' after object key');
+  assert.equal(goDecodeErrorStructError('{ }'), null, 'white space inside an empty object');
+  assert.equal(goDecodeErrorStructError('[ ]'), 'json: cannot unmarshal array into Go value of type types.Error');
+  assert.equal(goDecodeErrorStructError('[1,2,{"code":-1}]'), 'json: cannot unmarshal array into Go value of type types.Error', 'an array\'s elements after a comma are values, not keys');
+});
+
+test('the depth pre-check: a string\'s escaped quote does not end it; "}" closes an object as "]" an array', () => {
+  const n = GO_MAX_DEPTH + 1;
+  assert.equal(goDepthError(Buffer.from(`["\\"${'['.repeat(n)}"]`)), null, 'brackets after an escaped quote are still in the string');
+  assert.equal(goDepthError(Buffer.from(`["a${'['.repeat(n)}"]`)), null, 'brackets in a string are not nesting');
+  assert.equal(goDepthError(Buffer.from(`[${'{},'.repeat(n)}{}]`)), null, 'closed objects do not add up');
+});

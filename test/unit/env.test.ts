@@ -237,3 +237,15 @@ test('splitCniPath follows Go filepath.SplitList', () => {
   ];
   for (const [input, want] of cases) assert.deepEqual(splitCniPath(input), want, JSON.stringify(input));
 });
+
+test('a variable a command does not need reads as empty when absent', () => {
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' }),
+    { command: 'DEL', containerId: 'c1', netns: '', ifname: 'eth0', args: '', path: '/opt/cni/bin' });
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }),
+    { command: 'STATUS', containerId: '', netns: '', ifname: '', args: '', path: '/opt/cni/bin' });
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'VERSION' }), { command: 'VERSION', containerId: '', netns: '', ifname: '', args: '', path: '' });
+});
+
+test('podFromCniArgs: a part without "=" is no pair, even when it starts with a key', () => {
+  assert.deepEqual(podFromCniArgs('K8S_POD_NAMEx;K8S_POD_UIDy'), {});
+});

@@ -66,11 +66,12 @@ test('every supported version runs an ADD', async () => {
 test('parseVersion reads x.y.z only; versionAtLeast compares each part as a number', () => {
   assert.deepEqual(parseVersion('1.10.0'), [1, 10, 0]);
   assert.deepEqual(parseVersion('0.0.0'), [0, 0, 0]);
+  assert.deepEqual(parseVersion('10.20.30'), [10, 20, 30], 'every part may have several digits');
   for (const bad of ['', '1', '1.0', '1.0.0.0', 'v1.0.0', '1.0.0-rc1', ' 1.0.0', '1.0.x']) assert.equal(parseVersion(bad), null, bad);
   const cases: Array<[string, string, boolean]> = [
     ['1.1.0', '1.1.0', true], ['1.1.0', '1.0.0', true], ['1.0.0', '1.1.0', false], ['0.4.0', '0.3.1', true], ['0.3.1', '0.4.0', false],
     ['1.0.0', '0.4.0', true], ['0.4.0', '1.0.0', false], ['0.10.0', '0.9.0', true], ['0.3.1', '0.3.0', true], ['0.3.0', '0.3.1', false],
-    ['2.0.0', '1.9.9', true], ['x', '0.1.0', false], ['1.0.0', 'x', false],
+    ['2.0.0', '1.9.9', true], ['10.0.0', '9.0.0', true], ['1.0.10', '1.0.9', true], ['1.0.9', '1.0.10', false], ['x', '0.1.0', false], ['1.0.0', 'x', false],
   ];
   for (const [a, b, want] of cases) assert.equal(versionAtLeast(a, b), want, `${a} >= ${b}`);
 });

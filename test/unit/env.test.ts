@@ -9,7 +9,7 @@ import {
   validateNetworkName,
   type CniEnv,
 } from '../../src/cni/env.ts';
-import { isCniError, type CniError } from '../../src/cni/errors.ts';
+import { errorJson, isCniError, type CniError } from '../../src/cni/errors.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -248,4 +248,18 @@ test('a variable a command does not need reads as empty when absent', () => {
 
 test('podFromCniArgs: a part without "=" is no pair, even when it starts with a key', () => {
   assert.deepEqual(podFromCniArgs('K8S_POD_NAMEx;K8S_POD_UIDy'), {});
+});
+
+test('isCniError: an object with a numeric code and a string msg, nothing else', () => {
+  assert.equal(isCniError({ code: 7, msg: 'm' }), true);
+  assert.equal(isCniError({ code: 0, msg: '', details: 'd' }), true);
+  for (const v of [null, undefined, 'code', 7, [], {}, { code: 7 }, { msg: 'm' }, { code: '7', msg: 'm' }, { code: 7, msg: 5 }]) {
+    assert.equal(isCniError(v), false, JSON.stringify(v));
+  }
+});
+
+test('errorJson: the config\'s version, code and msg, and details only when there are some', () => {
+  assert.equal(errorJson({ code: 7, msg: 'm', details: 'd' }, '1.0.0'), '{"cniVersion":"1.0.0","code":7,"msg":"m","details":"d"}');
+  assert.equal(errorJson({ code: 7, msg: 'm', details: '' }, '0.4.0'), '{"cniVersion":"0.4.0","code":7,"msg":"m"}');
+  assert.equal(errorJson({ code: 1, msg: 'm' }, '0.4.0'), '{"cniVersion":"0.4.0","code":1,"msg":"m"}');
 });

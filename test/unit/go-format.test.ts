@@ -44,6 +44,8 @@ const QUOTE_CASES: ReadonlyArray<readonly [label: string, hex: string, goQuoted:
   ['U+10FFFF from the last 4-byte lead 0xf4 (not printable)', 'f48fbfbf', '"\\U0010ffff"'],
   ['lead 0xc1 before two continuation bytes', 'c1bfbf', '"\\xc1\\xbf\\xbf"'],
   ['lead 0xf8 before three continuation bytes', 'f8908080', '"\\xf8\\x90\\x80\\x80"'],
+  ['lead 0xc1 before three continuation bytes', 'c1808080', '"\\xc1\\x80\\x80\\x80"'],
+  ['the last surrogate U+DFFF encoded in UTF-8', 'edbfbf', '"\\xed\\xbf\\xbf"'],
 ];
 
 for (const [label, hex, want] of QUOTE_CASES) {
@@ -135,6 +137,10 @@ test('goExitText gives Go signal names (produced by Go 1.19 syscall.Signal.Strin
     ['SIGINT', 'interrupt'],
     ['SIGHUP', 'hangup'],
     ['SIGPIPE', 'broken pipe'],
+    // The rest of the table, as Go's syscall signal list on Linux words them.
+    ['SIGQUIT', 'quit'], ['SIGILL', 'illegal instruction'], ['SIGTRAP', 'trace/breakpoint trap'], ['SIGBUS', 'bus error'],
+    ['SIGFPE', 'floating point exception'], ['SIGUSR1', 'user defined signal 1'], ['SIGUSR2', 'user defined signal 2'],
+    ['SIGALRM', 'alarm clock'], ['SIGXCPU', 'CPU time limit exceeded'], ['SIGXFSZ', 'file size limit exceeded'], ['SIGSYS', 'bad system call'],
   ];
   for (const [signal, name] of cases) assert.equal(goExitText(null, signal), `signal: ${name}`);
 });

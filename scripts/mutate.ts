@@ -56,7 +56,7 @@ for (const target of targets) {
     incremental: true,
     incrementalFile: `reports/mutation/${name}.incremental.json`,
     force: values.fresh === true,
-    ignorePatterns: ['dist', '.cache', 'reports', 'bench', 'collector-config', '*.log'],
+    ignorePatterns: ['dist', '.cache', 'reports', '*.log'],
     tempDirName: '.stryker-tmp',
     cleanTempDir: 'always',
   };

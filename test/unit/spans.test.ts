@@ -164,3 +164,46 @@ test('hrTime splits epoch ns exactly (beyond 2^53); a step ending before it star
   const inv = assemble([invocationBegin(), ...stepRecords({ spanId: 'd000000000000003', plugin: 'bridge', startMs: 9, endMs: 4 }), invocationEnd()]);
   assert.deepEqual(spansFromInvocation(inv, opts)[1]!.duration, [0, 0]);
 });
+
+test('attributes: empty values are left out; infra container, signal, skip reason and a cut stderr\'s size are carried', () => {
+  const records = [
+    invocationBegin({ pod: { namespace: '', name: 'p', infraContainerId: 'infra-1' }, netns: '' }),
+    ...stepRecords({ spanId: 'd000000000000004', plugin: 'bridge', startMs: 1, endMs: 2, end: { status: 'error', exitCode: null, signal: 'SIGKILL', stderr: { text: 'x\n', bytes: 70_000, truncated: true } } }),
+    ...stepRecords({ spanId: 'd000000000000005', plugin: 'portmap', index: 1, startMs: 3, endMs: 3, end: { status: 'skipped', skipped: 'portmap does not speak 1.1.0' } }),
+    invocationEnd({ stdout: { text: '{"cniVersion":"1.0.0","ips":[{"address":5},{"interface":0},{"address":"10.0.0.9/24"}]}', bytes: 90, truncated: false } }),
+  ];
+  const [root, bridge, portmap] = spansFromInvocation(assemble(records), opts);
+  assert.equal(root!.attributes['cni.pod.infra_container_id'], 'infra-1');
+  assert.equal('k8s.namespace.name' in root!.attributes, false, 'an empty namespace is no attribute');
+  assert.equal('cni.netns' in root!.attributes, false, 'an empty netns is no attribute');
+  assert.deepEqual(root!.attributes['cni.result.ips'], ['10.0.0.9/24'], 'only string addresses');
+  assert.equal(bridge!.attributes['cni.signal'], 'SIGKILL');
+  assert.equal(bridge!.attributes['cni.stderr.bytes'], 70_000);
+  assert.equal('process.exit.code' in bridge!.attributes, false);
+  assert.equal(portmap!.attributes['cni.skipped'], 'portmap does not speak 1.1.0');
+  assert.equal('cni.stderr.bytes' in portmap!.attributes, false, 'a whole stderr says no size');
+  assert.deepEqual([bridge!.links, portmap!.links], [[], []], 'a step has no links');
+  const noIps = assemble([invocationBegin(), invocationEnd({ stdout: { text: '{"cniVersion":"1.0.0"}', bytes: 22, truncated: false } })]);
+  assert.equal('cni.result.ips' in spansFromInvocation(noIps, opts)[0]!.attributes, false, 'a result without ips');
+  const cut = assemble([invocationBegin(), invocationEnd({ stdout: { text: '{"ips":[{"address":"10.0.0.1/24"}', bytes: 9000, truncated: true } })]);
+  assert.equal('cni.result.ips' in spansFromInvocation(cut, opts)[0]!.attributes, false, 'a cut result is not read');
+});
+
+test('events at their bounds: a line of exactly MAX_STDERR_LINE is whole; exactly MAX_STDERR_EVENTS lines need no truncation event', () => {
+  const exact = 'y'.repeat(MAX_STDERR_LINE);
+  assert.deepEqual(stderrEvents({ stderr: { text: exact, bytes: exact.length, truncated: false } } as unknown as Step, [0, 0]).map((e) => e.attributes?.['cni.stderr.line']), [exact]);
+  const twenty = Array.from({ length: MAX_STDERR_EVENTS }, (_, i) => `l${i}`).join('\n');
+  const events = stderrEvents({ stderr: { text: twenty, bytes: twenty.length, truncated: false } } as unknown as Step, [0, 0]);
+  assert.equal(events.length, MAX_STDERR_EVENTS);
+  assert.ok(events.every((e) => e.name === 'stderr'));
+});
+
+test('more lines than MAX_STDERR_EVENTS are said even when the capture is whole; the root has no events; a step without its begin has no span', () => {
+  const many = Array.from({ length: MAX_STDERR_EVENTS + 1 }, (_, i) => `m${i}`).join('\n');
+  const events = stderrEvents({ stderr: { text: many, bytes: many.length, truncated: false } } as unknown as Step, [0, 0]);
+  assert.deepEqual(events.at(-1)?.attributes, { 'cni.stderr.lines': MAX_STDERR_EVENTS + 1, 'cni.stderr.bytes': many.length });
+  const endOnly = stepRecords({ spanId: 'd000000000000006', plugin: 'lost', startMs: 1, endMs: 2 })[1]!;
+  const spans = spansFromInvocation(assemble([invocationBegin(), endOnly, invocationEnd()]), opts);
+  assert.deepEqual(spans.map((s) => s.name), ['CNI ADD'], 'no span for a step whose begin was not read');
+  assert.deepEqual(spans[0]!.events, []);
+});

@@ -119,3 +119,15 @@ test('nesting in the spans: each nested call\'s parent is its caller at every de
     ['bridge ADD', INV], ['host-local ADD', CHAIN[0]!.spanId], ['static ADD', CHAIN[1]!.spanId], ['leaf ADD', CHAIN[2]!.spanId], ['portmap ADD', INV],
   ]);
 });
+
+test('assembly from partial records: an end alone gives empty identity fields and its exit code; an invocation without a start lists last; a nested call keeps its env', () => {
+  const index = new InvocationIndex(dead);
+  for (const r of chainRecords()) index.add(r);
+  index.add(invocationEnd({ spanId: 'a0000000000000ff', exitCode: 1, status: 'error', command: 'DEL' }));
+  const [first, last] = index.list();
+  assert.equal(first!.spanId, INV);
+  assert.deepEqual([last!.spanId, last!.command, last!.containerId, last!.netns, last!.ifname, last!.network, last!.cniVersion, last!.traceId, last!.exitCode, last!.startNs],
+    ['a0000000000000ff', 'DEL', '', '', '', '', '', invocationEnd().traceId, 1, null]);
+  assert.deepEqual(first!.steps[1]!.env, { CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0' });
+  assert.equal(first!.steps[0]!.env, undefined, 'a delegate\'s env is the invocation\'s');
+});

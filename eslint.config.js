@@ -6,7 +6,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/driver/**', '.cache/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/driver/**', '.cache/**', 'reports/**', '.stryker-tmp/**'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },

@@ -268,7 +268,7 @@ export class Agent {
     return {
       pid: process.pid, startedAt: this.startedAt, updatedAt: new Date(this.now()).toISOString(), endpoint: redactUrlsIn(this.cfg.tracesUrl),
       ...this.stats, skippedLines: this.source.skipped, queued: this.queue.length, inFlight: this.open.size,
-      lagSeconds: oldest === null ? 0 : Math.max(0, Number(nowNs - oldest) / 1e9), backlogBytes: this.source.backlogBytes(), lastError: this.lastError === null ? null : redactUrlsIn(this.lastError),
+      lagSeconds: oldest === null ? 0 : Math.max(0, Number(nowNs - oldest) / 1e9), backlogBytes: this.source.backlogBytes(), pendingBytes: this.pendingBytes, lastError: this.lastError === null ? null : redactUrlsIn(this.lastError),
     };
   }
 

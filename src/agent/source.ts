@@ -69,11 +69,15 @@ export class JournalSource {
     const present = new Set<string>();
     for (const path of paths) {
       let ino: number;
-      try { ino = statSync(path).ino; } catch { continue; }
+      let size: number;
+      try { ({ ino, size } = statSync(path)); } catch { continue; }
       let state = this.byPath.get(path);
-      if (!state || state.ino !== ino) {
+      // Shorter than what we read of it: truncated in place (the writer never does; a hand
+      // edit may), so it is a new file whose lines start at 0, not at our offset.
+      if (!state || state.ino !== ino || size < state.offset) {
         const id = firstLineId(path);
         if (!id) continue; // nothing complete yet
+        if (state && state.ino === ino && state.id !== id) this.byId.delete(state.id); // truncated: its lines are gone
         state = this.byId.get(id) ?? { id, path, ino, offset: this.start[id] ?? 0, unseen: 0 };
         state.path = path;
         state.ino = ino;

@@ -21,6 +21,8 @@ export interface AgentStatus {
   /** Seconds since the oldest finished, not yet exported invocation ended (0 when none). */
   readonly lagSeconds: number;
   readonly backlogBytes: number;
+  /** Journal bytes of invocations read and not yet exported: what memory holds for them. */
+  readonly pendingBytes: number;
   readonly lastError: string | null;
 }
 

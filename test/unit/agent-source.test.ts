@@ -3,10 +3,12 @@
  * across rotated files and however small the read budget, and resume at given offsets.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import fs, { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { loadCheckpoint, resumeOffsets, writeCheckpoint } from '../../src/agent/checkpoint.ts';
 import { JournalSource, type PositionedRecord } from '../../src/agent/source.ts';
 import type { StepBegin } from '../../src/journal/record.ts';
 import { Journal } from '../../src/journal/writer.ts';
@@ -14,15 +16,42 @@ import { Journal } from '../../src/journal/writer.ts';
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-source-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
+/**
+ * Runs `act` (a real rotation) right after the next stat of `dir`'s journal.jsonl, the moment
+ * between a reader's look at the directory and its read: node:fs's statSync is wrapped, calling
+ * through, and the wrap is gone once it fired.
+ */
+const nodeFs = fs as { statSync: typeof fs.statSync };
+const realStat = fs.statSync;
+function beforeNextRead(dir: string, act: () => void): void {
+  const active = join(dir, 'journal.jsonl');
+  nodeFs.statSync = ((path: fs.PathLike, options?: fs.StatSyncOptions) => {
+    const st = realStat(path, options);
+    if (String(path) === active) {
+      nodeFs.statSync = realStat;
+      syncBuiltinESMExports();
+      act();
+    }
+    return st;
+  }) as typeof fs.statSync;
+  syncBuiltinESMExports();
+}
+after(() => {
+  nodeFs.statSync = realStat;
+  syncBuiltinESMExports();
+});
+
 function record(i: number): StepBegin {
   return { rec: 'step.begin', v: 1, traceId: 'a'.repeat(32), invocationSpanId: 'b'.repeat(16), spanId: i.toString(16).padStart(16, '0'), index: i, plugin: 'p', command: 'ADD', path: null, startNs: String(i), stdin: { pad: 'x'.repeat(5000) } };
 }
 
+/** Polls until three polls in a row bring nothing (a file skipped in one poll is read in the next). */
 function drain(source: JournalSource, budget: number): PositionedRecord[] {
   const out: PositionedRecord[] = [];
-  for (let round = 0; round < 10_000; round++) {
+  for (let round = 0, empty = 0; round < 10_000; round++) {
     const got = source.poll(budget);
-    if (got.length === 0) return out;
+    empty = got.length === 0 ? empty + 1 : 0;
+    if (empty === 3) return out;
     for (const p of got) out.push(p);
   }
   throw new Error('never drained');
@@ -53,4 +82,127 @@ test('a source resumes at the offsets it is given and reads only what follows', 
   start[cut.file] = cut.at;
   const resumed = drain(new JournalSource(dir, start, () => {}), 1 << 20);
   assert.deepEqual(resumed.map((p) => (p.rec as StepBegin).index), Array.from({ length: 13 }, (_, i) => i + 7));
+});
+
+/** The file's bytes, and each positioned record's line out of them. */
+function lineAt(path: string, p: PositionedRecord): Buffer {
+  return readFileSync(path).subarray(p.at, p.at + p.bytes);
+}
+
+test('rule: a record\'s byte count is its line\'s length with its "\\n", and lines follow each other with no gap', () => {
+  const dir = join(root, 'bytes');
+  const journal = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  const multibyte = (i: number): StepBegin => ({ ...record(i), stdin: { pad: 'é€😀'.repeat(i + 1) } });
+  for (let i = 0; i < 5; i++) journal.append(multibyte(i));
+  const path = join(dir, 'journal.jsonl');
+  appendFileSync(path, '\n   \nnot a record\n'); // blank lines and garbage between records
+  journal.append(multibyte(5));
+  const skipped: number[] = [];
+  const source = new JournalSource(dir, {}, (_f, at) => skipped.push(at));
+  const got = drain(source, 1 << 20);
+  assert.equal(got.length, 6);
+  for (const p of got) {
+    const line = lineAt(path, p);
+    assert.equal(p.bytes, Buffer.byteLength(JSON.stringify(p.rec)) + 1, `record ${(p.rec as StepBegin).index}: bytes counts UTF-8 bytes and the "\\n"`);
+    assert.equal(line.at(-1), 0x0a, 'the line ends at its "\\n"');
+    assert.deepEqual(JSON.parse(line.toString('utf8')), p.rec, 'at..at+bytes is exactly the record\'s line');
+  }
+  for (let i = 1; i < 5; i++) assert.equal(got[i]!.at, got[i - 1]!.at + got[i - 1]!.bytes, `record ${i} starts where record ${i - 1} ends`);
+  const garbageAt = got[4]!.at + got[4]!.bytes + 5; // after "\n" and "   \n"
+  assert.deepEqual(skipped, [garbageAt], 'the garbage line is skipped where it is; blank lines are not counted');
+  assert.equal(got[5]!.at, garbageAt + Buffer.byteLength('not a record\n'));
+  assert.equal(got[5]!.at + got[5]!.bytes, statSync(path).size);
+  assert.deepEqual([...source.offsets().values()], [statSync(path).size], 'the offset is the end of the last whole line');
+  assert.equal(source.backlogBytes(), 0);
+});
+
+test('a partial last line waits: not handed out, not consumed, counted as backlog; whole, it comes once at its offset', () => {
+  const dir = join(root, 'partial');
+  const journal = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 3; i++) journal.append(record(i));
+  const path = join(dir, 'journal.jsonl');
+  const whole = statSync(path).size;
+  const line = `${JSON.stringify(record(3))}\n`;
+  appendFileSync(path, line.slice(0, 1000));
+  const source = new JournalSource(dir, {}, () => assert.fail('a partial line is not garbage'));
+  assert.deepEqual(drain(source, 1).map((p) => (p.rec as StepBegin).index), [0, 1, 2]);
+  assert.deepEqual([...source.offsets().values()], [whole], 'consumed up to the last whole line');
+  assert.equal(source.backlogBytes(), 1000);
+  assert.deepEqual(source.poll(1 << 20), [], 'still partial: nothing');
+  appendFileSync(path, line.slice(1000));
+  const rest = drain(source, 1 << 20);
+  assert.deepEqual(rest.map((p) => [(p.rec as StepBegin).index, p.at, p.bytes]), [[3, whole, Buffer.byteLength(line)]]);
+  assert.equal(source.backlogBytes(), 0);
+});
+
+test('rule: a file is read at an offset only while it is the inode the offset belongs to (rotated between the look and the read)', () => {
+  const dir = join(root, 'race');
+  const first = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 5; i++) first.append(record(i));
+  const skipped: number[] = [];
+  const source = new JournalSource(dir, {}, (_f, at) => skipped.push(at));
+  assert.equal(drain(source, 1 << 20).length, 5);
+  for (let i = 5; i < 8; i++) first.append(record(i)); // written, not yet read
+  // The writer rotates right after the source looked at journal.jsonl and before it opens it:
+  // the new journal.jsonl is longer than the offset the source holds for the old one.
+  beforeNextRead(dir, () => {
+    renameSync(join(dir, 'journal.jsonl'), join(dir, `journal-${'1'.repeat(19)}-1.jsonl`));
+    const next = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+    for (let i = 100; i < 140; i++) next.append(record(i));
+  });
+  const got = drain(source, 1 << 20);
+  assert.deepEqual(got.map((p) => (p.rec as StepBegin).index), [5, 6, 7, ...Array.from({ length: 40 }, (_, i) => 100 + i)],
+    'the old file\'s rest, then the new file from its start: none lost, none twice');
+  assert.deepEqual(skipped, [], 'no line read from the middle');
+  const files = new Set(got.map((p) => p.file));
+  assert.equal(files.size, 2);
+  assert.equal(got[3]!.at, 0, 'the new file is read from 0');
+});
+
+test('a journal file truncated in place is read anew from its start', () => {
+  const dir = join(root, 'truncated');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 10; i++) journal.append(record(i));
+  const skipped: number[] = [];
+  const source = new JournalSource(dir, {}, (_f, at) => skipped.push(at));
+  assert.equal(drain(source, 1 << 20).length, 10);
+  const path = join(dir, 'journal.jsonl');
+  truncateSync(path, 0);
+  appendFileSync(path, `${JSON.stringify(record(50))}\n${JSON.stringify(record(51))}\n`);
+  const got = drain(source, 1 << 20);
+  assert.deepEqual(got.map((p) => [(p.rec as StepBegin).index, p.at]), [[50, 0], [51, got[0]!.bytes]]);
+  assert.deepEqual(skipped, []);
+});
+
+test('a checkpoint resumes each file at its first pending record, else where reading stopped; it survives a reload', () => {
+  const read = new Map([['f1', 900], ['f2', 500], ['f3', 40]]);
+  const pending = new Map([['f1', new Map([[300, 1], [100, 2], [700, 1]])], ['f2', new Map<number, number>()]]);
+  assert.deepEqual(resumeOffsets(read, pending), { f1: 100, f2: 500, f3: 40 });
+  assert.deepEqual(resumeOffsets(new Map([['f1', 50]]), new Map([['f1', new Map([[80, 1]])]])), { f1: 50 }, 'never past where reading stopped');
+  const state = join(root, 'state');
+  mkdirSync(state);
+  const log: string[] = [];
+  assert.deepEqual(loadCheckpoint(state, (l) => log.push(l)), { version: 1, files: {}, exported: [] });
+  assert.equal(log.length, 0, 'no checkpoint yet: no warning');
+  writeCheckpoint(state, { version: 1, files: { f1: 100 }, exported: ['a'] });
+  assert.deepEqual(loadCheckpoint(state, (l) => log.push(l)), { version: 1, files: { f1: 100 }, exported: ['a'] });
+  writeFileSync(join(state, 'checkpoint.json'), '{"version":2,"files":{},"exported":[]}');
+  assert.deepEqual(loadCheckpoint(state, (l) => log.push(l)).files, {});
+  writeFileSync(join(state, 'checkpoint.json'), '{torn');
+  assert.deepEqual(loadCheckpoint(state, (l) => log.push(l)).files, {});
+  assert.equal(log.length, 2);
+  assert.match(log[0]!, /unknown format/);
+  assert.match(log[1]!, /cannot read checkpoint/);
+});
+
+test('resuming from a source\'s own offsets mid-file reads each record after them exactly once, also with a tiny budget', () => {
+  const dir = join(root, 'resume-bytes');
+  const journal = new Journal({ dir, maxFileBytes: 40_000, maxFiles: 1000, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 12; i++) journal.append(record(i));
+  const first = new JournalSource(dir, {}, () => {});
+  const got = first.poll(12_000); // stops after a few records, mid-file
+  assert.ok(got.length > 0 && got.length < 12);
+  const start = Object.fromEntries(first.offsets());
+  const resumed = drain(new JournalSource(dir, start, () => assert.fail('resumed at a line start')), 1);
+  assert.deepEqual([...got, ...resumed].map((p) => (p.rec as StepBegin).index), Array.from({ length: 12 }, (_, i) => i));
 });

@@ -148,3 +148,10 @@ test('the Go reader and the iterative writer handle 10,000 levels; the reader re
   const sample = { b: 1, a: [null, 'x"\u2028', { 2: true, 1: -0, z: undefined }, [], {}], e: 1e21, u: undefined };
   assert.equal(stringifyIteratively(sample), JSON.stringify(sample));
 });
+
+test('the iterative writer gives JSON.stringify\'s text for what JSON.stringify drops or replaces: undefined, functions, symbols', () => {
+  const odd = { a: [undefined, () => 1, Symbol('s'), 1], f: () => 1, s: Symbol('t'), u: undefined, n: null };
+  assert.equal(stringifyIteratively(odd), JSON.stringify(odd));
+  assert.equal(stringifyIteratively(odd), '{"a":[null,null,null,1],"n":null}');
+  assert.equal(stringifyIteratively([[undefined]]), '[[null]]');
+});

@@ -9,7 +9,7 @@ import {
   validateNetworkName,
   type CniEnv,
 } from '../../src/cni/env.ts';
-import { isCniError, type CniError } from '../../src/cni/errors.ts';
+import { errorJson, isCniError, type CniError } from '../../src/cni/errors.ts';
 
 type Env = Record<string, string | undefined>;
 
@@ -236,4 +236,30 @@ test('splitCniPath follows Go filepath.SplitList', () => {
     ['/a:', ['/a', '']],
   ];
   for (const [input, want] of cases) assert.deepEqual(splitCniPath(input), want, JSON.stringify(input));
+});
+
+test('a variable a command does not need reads as empty when absent', () => {
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' }),
+    { command: 'DEL', containerId: 'c1', netns: '', ifname: 'eth0', args: '', path: '/opt/cni/bin' });
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }),
+    { command: 'STATUS', containerId: '', netns: '', ifname: '', args: '', path: '/opt/cni/bin' });
+  assert.deepEqual(readCniEnv({ CNI_COMMAND: 'VERSION' }), { command: 'VERSION', containerId: '', netns: '', ifname: '', args: '', path: '' });
+});
+
+test('podFromCniArgs: a part without "=" is no pair, even when it starts with a key', () => {
+  assert.deepEqual(podFromCniArgs('K8S_POD_NAMEx;K8S_POD_UIDy'), {});
+});
+
+test('isCniError: an object with a numeric code and a string msg, nothing else', () => {
+  assert.equal(isCniError({ code: 7, msg: 'm' }), true);
+  assert.equal(isCniError({ code: 0, msg: '', details: 'd' }), true);
+  for (const v of [null, undefined, 'code', 7, [], {}, { code: 7 }, { msg: 'm' }, { code: '7', msg: 'm' }, { code: 7, msg: 5 }]) {
+    assert.equal(isCniError(v), false, JSON.stringify(v));
+  }
+});
+
+test('errorJson: the config\'s version, code and msg, and details only when there are some', () => {
+  assert.equal(errorJson({ code: 7, msg: 'm', details: 'd' }, '1.0.0'), '{"cniVersion":"1.0.0","code":7,"msg":"m","details":"d"}');
+  assert.equal(errorJson({ code: 7, msg: 'm', details: '' }, '0.4.0'), '{"cniVersion":"0.4.0","code":7,"msg":"m"}');
+  assert.equal(errorJson({ code: 1, msg: 'm' }, '0.4.0'), '{"cniVersion":"0.4.0","code":1,"msg":"m"}');
 });

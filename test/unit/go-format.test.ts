@@ -32,6 +32,20 @@ const QUOTE_CASES: ReadonlyArray<readonly [label: string, hex: string, goQuoted:
   ['BOM U+FEFF', 'efbbbf', '"\\ufeff"'],
   ['combining acute accent after e', '65cc81', '"e\u0301"'],
   ['language tag U+E0001 (astral, not printable)', 'f3a08081', '"\\U000e0001"'],
+  // Each lead byte range's edges and each bound of utf8.DecodeRune (derived from its rules and
+  // unicode.IsPrint, not run through Go here): the smallest 2-byte rune, the last 2-byte lead,
+  // the first 3- and 4-byte leads, overlong forms just below each minimum, the largest rune, and
+  // lead bytes outside every range followed by what would otherwise decode.
+  ['U+0080, the smallest 2-byte rune (a C1 control)', 'c280', '"\\u0080"'],
+  ['U+07C0 from the last 2-byte lead 0xdf', 'df80', '"\u07c0"'],
+  ['U+0800 from the first 3-byte lead 0xe0', 'e0a080', '"\u0800"'],
+  ['overlong 3-byte U+0080', 'e08280', '"\\xe0\\x82\\x80"'],
+  ['overlong 4-byte U+FFFF', 'f08fbfbf', '"\\xf0\\x8f\\xbf\\xbf"'],
+  ['U+10FFFF from the last 4-byte lead 0xf4 (not printable)', 'f48fbfbf', '"\\U0010ffff"'],
+  ['lead 0xc1 before two continuation bytes', 'c1bfbf', '"\\xc1\\xbf\\xbf"'],
+  ['lead 0xf8 before three continuation bytes', 'f8908080', '"\\xf8\\x90\\x80\\x80"'],
+  ['lead 0xc1 before three continuation bytes', 'c1808080', '"\\xc1\\x80\\x80\\x80"'],
+  ['the last surrogate U+DFFF encoded in UTF-8', 'edbfbf', '"\\xed\\xbf\\xbf"'],
 ];
 
 for (const [label, hex, want] of QUOTE_CASES) {
@@ -104,6 +118,10 @@ for (const { input, go } of DECODE_CASES) {
   });
 }
 
+test('goExitText without an exit code or a signal says exit status -1, as os/exec does', () => {
+  assert.equal(goExitText(null, null), 'exit status -1');
+});
+
 test('goExitText gives os/exec ExitError text for exit codes', () => {
   assert.equal(goExitText(1, null), 'exit status 1');
   assert.equal(goExitText(2, null), 'exit status 2');
@@ -119,6 +137,10 @@ test('goExitText gives Go signal names (produced by Go 1.19 syscall.Signal.Strin
     ['SIGINT', 'interrupt'],
     ['SIGHUP', 'hangup'],
     ['SIGPIPE', 'broken pipe'],
+    // The rest of the table, as Go's syscall signal list on Linux words them.
+    ['SIGQUIT', 'quit'], ['SIGILL', 'illegal instruction'], ['SIGTRAP', 'trace/breakpoint trap'], ['SIGBUS', 'bus error'],
+    ['SIGFPE', 'floating point exception'], ['SIGUSR1', 'user defined signal 1'], ['SIGUSR2', 'user defined signal 2'],
+    ['SIGALRM', 'alarm clock'], ['SIGXCPU', 'CPU time limit exceeded'], ['SIGXFSZ', 'file size limit exceeded'], ['SIGSYS', 'bad system call'],
   ];
   for (const [signal, name] of cases) assert.equal(goExitText(null, signal), `signal: ${name}`);
 });

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvocationIndex, nsToMs } from '../../src/journal/invocations.ts';
+import { spawnSync } from 'node:child_process';
+import { bootId } from '../../src/journal/boot.ts';
+import { InvocationIndex, nsToMs, processAlive } from '../../src/journal/invocations.ts';
 import { LineSplitter, parseRecordLine } from '../../src/journal/lines.ts';
 import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
@@ -462,4 +464,26 @@ test('nsToMs gives fractional milliseconds at microsecond precision', () => {
   assert.equal(nsToMs('1234567891'), 1234.567);
   assert.equal(nsToMs('999'), 0);
   assert.equal(nsToMs('40000000000'), 40000);
+});
+
+test('processAlive: this process lives, an exited one does not, one of another boot never does, one we may not signal does', () => {
+  const exited = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const gone = Number(exited.stdout);
+  assert.equal(processAlive(process.pid), true);
+  assert.equal(processAlive(process.pid, bootId()), true, 'this boot: the pid decides');
+  assert.equal(processAlive(gone), false, 'an exited process');
+  assert.equal(processAlive(process.pid, 'another-boot-id'), false, 'a record from an earlier boot names a process that is gone');
+  assert.equal(processAlive(process.pid, ''), true, 'no boot id recorded: the pid decides');
+  if (process.geteuid?.() !== 0) assert.equal(processAlive(1), true, 'EPERM: it exists, we may not signal it');
+  // The index's default liveness is processAlive with the record's boot id.
+  const index = new InvocationIndex();
+  index.add({ rec: 'invocation.begin', v: 1, traceId: 'a'.repeat(32), spanId: '1'.repeat(16), traceFlags: '01', command: 'ADD', containerId: 'c', netns: '', ifname: 'eth0', network: 'n', cniVersion: '1.0.0', pod: {}, startNs: '1', env: {}, stdin: {}, delegates: [], pid: process.pid, bootId: 'another-boot-id' });
+  assert.equal(index.get('1'.repeat(16))!.status, 'abandoned');
+});
+
+test('steps that start at the same instant are ordered by their index', () => {
+  const index = new InvocationIndex(() => false);
+  const key = { v: 1 as const, traceId: 'a'.repeat(32), invocationSpanId: '2'.repeat(16), plugin: 'p', command: 'ADD' as const };
+  for (const i of [2, 0, 1]) index.add({ rec: 'step.begin', ...key, spanId: `${i}`.repeat(16), index: i, path: null, startNs: '5', stdin: {} });
+  assert.deepEqual(index.get('2'.repeat(16))!.steps.map((s) => s.index), [0, 1, 2]);
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { epochNs, epochNsAt, monotonicNs } from '../../src/trace/clock.ts';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../src/trace/ids.ts';
 
@@ -113,4 +114,27 @@ test('epochNsAt maps monotonic readings with the same spacing', () => {
   const a = monotonicNs();
   const b = a + 1_234_567n;
   assert.equal(epochNsAt(b) - epochNsAt(a), 1_234_567n);
+});
+
+test('parseTraceparent: a header is the whole value (around it only whitespace), for a future version too', () => {
+  assert.deepEqual(parseTraceparent(` ${VALID}\t`), { traceId: TRACE_ID, spanId: SPAN_ID, flags: '01' }, 'surrounding whitespace is trimmed');
+  assert.deepEqual(parseTraceparent(`${VALID} `), { traceId: TRACE_ID, spanId: SPAN_ID, flags: '01' }, 'a version 00 header counts 55 characters without it');
+  for (const h of [`abc-${TRACE_ID}-${SPAN_ID}-01`, `x${VALID}`, `cc-${TRACE_ID}-${SPAN_ID}-01x`, `cc-${TRACE_ID}-${SPAN_ID}-01x-more`]) {
+    assert.equal(parseTraceparent(h), null, `${h}: not a header from its first to its last character`);
+  }
+});
+
+test('ids are uniform random bytes: an id with a zero byte in it is as likely as any other', () => {
+  // 1 − (255/256)^8 ≈ 3.1 % of span ids hold a zero byte: among 3,000, about 92 (none: p < 1e-40).
+  let withZero = 0;
+  for (let i = 0; i < 3000; i++) if (/^(?:[0-9a-f]{2})*00/.test(newSpanId())) withZero++;
+  assert.ok(withZero > 30, `${withZero} of 3,000 span ids hold a zero byte`);
+});
+
+test('making ids leaves no file descriptor open (each read of /dev/urandom closes it)', () => {
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  newSpanId();
+  const before = open();
+  for (let i = 0; i < 5000; i++) newTraceId(); // 16 pool refills of 256 bytes per 256 ids
+  assert.ok(open() <= before + 1, `descriptors open: ${before} before, ${open()} after`);
 });

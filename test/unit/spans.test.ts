@@ -59,6 +59,8 @@ test('the root span: a server span under the runtime\'s span (remote), with the 
     'container.id': 'ctr-nested', 'network.interface.name': 'eth0', 'k8s.pod.name': 'pod-1', 'k8s.pod.uid': 'uid-1',
     'k8s.namespace.name': 'ns1', 'k8s.node.name': 'node-1', 'process.exit.code': 0, 'process.pid': 4242,
     'cni.result.ips': ['10.1.2.3/24', 'fd00::3/64'],
+    // cni-trace's own time (decision 27): what of the call no delegate's step covers.
+    'cni.own_time.ms': 31,
   });
   assert.equal(root.ended, true);
   assert.deepEqual(root.instrumentationScope.name, 'cni-trace');
@@ -198,12 +200,12 @@ test('events at their bounds: a line of exactly MAX_STDERR_LINE is whole; exactl
   assert.ok(events.every((e) => e.name === 'stderr'));
 });
 
-test('more lines than MAX_STDERR_EVENTS are said even when the capture is whole; the root has no events; a step without its begin has no span', () => {
+test('more lines than MAX_STDERR_EVENTS are said even when the capture is whole; the root has no stderr events; a step without its begin has no span', () => {
   const many = Array.from({ length: MAX_STDERR_EVENTS + 1 }, (_, i) => `m${i}`).join('\n');
   const events = stderrEvents({ stderr: { text: many, bytes: many.length, truncated: false } } as unknown as Step, [0, 0]);
   assert.deepEqual(events.at(-1)?.attributes, { 'cni.stderr.lines': MAX_STDERR_EVENTS + 1, 'cni.stderr.bytes': many.length });
   const endOnly = stepRecords({ spanId: 'd000000000000006', plugin: 'lost', startMs: 1, endMs: 2 })[1]!;
   const spans = spansFromInvocation(assemble([invocationBegin(), endOnly, invocationEnd()]), opts);
   assert.deepEqual(spans.map((s) => s.name), ['CNI ADD'], 'no span for a step whose begin was not read');
-  assert.deepEqual(spans[0]!.events, []);
+  assert.deepEqual(spans[0]!.events.map((e) => e.name), ['cni-trace'], 'only cni-trace\'s own time, the whole call here');
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { buildSea } from '../scripts/build-sea.ts';
+import { versionOnly } from '../scripts/version-only.ts';
 import { ROOT } from '../test/support/fixtures.ts';
 import { benchEnv, fmt, median, table } from './stats.ts';
 
@@ -21,7 +22,7 @@ export async function benchExecutable(n: number): Promise<ExecutableBench> {
   const dir = mkdtempSync(join(tmpdir(), 'cnitrace-bench-sea-'));
   try {
     const snapEntry = join(dir, 'snapshot.cjs');
-    await build({ entryPoints: [join(ROOT, 'wrapper/snapshot.ts')], outfile: snapEntry, bundle: true, platform: 'node', target: 'node22', format: 'cjs', minify: true, logLevel: 'warning', define: { 'import.meta.url': 'undefined' } });
+    await build({ entryPoints: [join(ROOT, 'wrapper/snapshot.ts')], outfile: snapEntry, bundle: true, platform: 'node', target: 'node22', format: 'cjs', minify: true, logLevel: 'warning', define: { 'import.meta.url': 'undefined' }, plugins: [versionOnly] });
     const variants = { compile: join(dir, 'sea-compile'), snapshot: join(dir, 'sea-snapshot') };
     await buildSea({ out: variants.compile, startup: 'compile', main: join(ROOT, 'dist/cni-trace.cjs') });
     await buildSea({ out: variants.snapshot, startup: 'snapshot', main: snapEntry });

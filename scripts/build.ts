@@ -13,6 +13,7 @@ import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { buildSea } from './build-sea.ts';
 import { buildShim } from './build-shim.ts';
+import { versionOnly } from './version-only.ts';
 
 rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
 
@@ -27,6 +28,7 @@ await build({
   format: 'cjs',
   // src/plugin/shim-binary.ts uses __filename in the bundle; import.meta only in the ES sources.
   define: { 'import.meta.url': 'undefined' },
+  plugins: [versionOnly],
   minify: true,
   legalComments: 'none',
   logLevel: 'warning',

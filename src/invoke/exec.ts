@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { monotonicNs } from '../trace/clock.ts';
-import type { OrphanReaper } from './reaper.ts';
+import type { DelegateGuard } from './reaper.ts';
 
 export interface ExecRequest {
   readonly path: string;
@@ -15,7 +15,7 @@ export interface ExecRequest {
   /** Called with each stderr chunk as it arrives (the wrapper forwards it to its own stderr). */
   readonly onStderr?: (chunk: Buffer) => void;
   /** Guards the child's process group against the wrapper being killed. */
-  readonly reaper?: OrphanReaper;
+  readonly reaper?: DelegateGuard;
   /** stderr kept in memory at most (it is forwarded as it comes either way); default STDERR_KEEP_BYTES. */
   readonly keepStderrBytes?: number;
 }
@@ -60,44 +60,63 @@ const ERRNO_TEXT: Record<string, string> = {
 const TEXT_BUSY_RETRIES = 5;
 const TEXT_BUSY_WAIT_MS = 1000;
 
-/** Spawns real processes, each in its own process group (see OrphanReaper). */
-export const processExec: PluginExec = {
-  async run(req) {
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await runOnce(req);
-      if (outcome.spawnError?.endsWith('text file busy') && attempt < TEXT_BUSY_RETRIES) {
-        // The binary is being replaced right now (an installer writing it); libcni waits 1 s.
-        await new Promise((r) => setTimeout(r, TEXT_BUSY_WAIT_MS));
-        continue;
+/** Go's "fork/exec PATH: reason" for an errno name (ENOENT …) execve failed with. */
+export function spawnErrorText(path: string, code: string): string {
+  return `fork/exec ${path}: ${ERRNO_TEXT[code] ?? code.toLowerCase()}`;
+}
+
+/** An exec that retries, as libcni does, while the binary is being replaced ("text file busy"). */
+export function retrying(runOnce: (req: ExecRequest) => Promise<ExecOutcome>): PluginExec {
+  return {
+    async run(req) {
+      for (let attempt = 0; ; attempt++) {
+        const outcome = await runOnce(req);
+        if (outcome.spawnError?.endsWith('text file busy') && attempt < TEXT_BUSY_RETRIES) {
+          // The binary is being replaced right now (an installer writing it); libcni waits 1 s.
+          await new Promise((r) => setTimeout(r, TEXT_BUSY_WAIT_MS));
+          continue;
+        }
+        return outcome;
       }
-      return outcome;
+    },
+  };
+}
+
+/** Keeps the first `keep` bytes of a stream and counts all of it. */
+export class StderrKeeper {
+  readonly chunks: Buffer[] = [];
+  kept = 0;
+  total = 0;
+  private readonly keep: number;
+  constructor(keep: number) { this.keep = keep; }
+  add(c: Buffer): void {
+    this.total += c.length;
+    if (this.kept < this.keep) {
+      const part = this.kept + c.length > this.keep ? c.subarray(0, this.keep - this.kept) : c;
+      this.chunks.push(part);
+      this.kept += part.length;
     }
-  },
-};
+  }
+}
+
+/** Spawns real processes from Node, each in its own process group (see OrphanReaper). */
+export const processExec: PluginExec = retrying(runOnce);
 
 function runOnce(req: ExecRequest): Promise<ExecOutcome> {
   return new Promise((resolve) => {
     const startMono = monotonicNs();
     const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const keep = req.keepStderrBytes ?? STDERR_KEEP_BYTES;
-    let errKept = 0;
-    let errTotal = 0;
+    const err = new StderrKeeper(req.keepStderrBytes ?? STDERR_KEEP_BYTES);
     let spawnError: string | null = null;
     const child = spawn(req.path, [], { env: req.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const pid = child.pid ?? null;
     if (pid !== null) req.reaper?.track(pid);
     child.on('error', (e: NodeJS.ErrnoException) => {
-      spawnError = `fork/exec ${req.path}: ${ERRNO_TEXT[e.code ?? ''] ?? (e.code ?? e.message).toLowerCase()}`;
+      spawnError = spawnErrorText(req.path, e.code ?? e.message);
     });
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => {
-      errTotal += c.length;
-      if (errKept < keep) {
-        const part = errKept + c.length > keep ? c.subarray(0, keep - errKept) : c;
-        err.push(part);
-        errKept += part.length;
-      }
+      err.add(c);
       req.onStderr?.(c);
     });
     // A plugin may exit without reading stdin; EPIPE on its stdin is not our failure.
@@ -109,8 +128,8 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
         exitCode: spawnError ? null : code,
         signal: spawnError ? null : signal,
         stdout: Buffer.concat(out),
-        stderr: Buffer.concat(err),
-        stderrBytes: errTotal,
+        stderr: Buffer.concat(err.chunks),
+        stderrBytes: err.total,
         spawnError,
         pid,
         startMono,

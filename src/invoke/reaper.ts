@@ -38,8 +38,20 @@ const WATCHDOG = [
  */
 export const WATCHDOG_DELAY_MS = 50;
 
+/** What the chain tells about live delegates, so that they do not outlive a killed wrapper. */
+export interface DelegateGuard {
+  /** A delegate's process group (its pid: delegates are spawned detached) is now live. */
+  track(pgid: number): void;
+  /** The delegate exited; its group is no longer ours to kill. */
+  untrack(pgid: number): void;
+  /** A directory of this invocation's to remove if the wrapper dies (the nested-call spool). */
+  removeOnDeath(dir: string): void;
+  /** The invocation ended normally. */
+  release(): void;
+}
+
 /** Tracks live delegate process groups and kills them if the wrapper dies. Never throws. */
-export class OrphanReaper {
+export class OrphanReaper implements DelegateGuard {
   private proc: ChildProcess | null = null;
   private started = false;
   private timer: ReturnType<typeof setTimeout> | null = null;

@@ -15,7 +15,7 @@ import { deriveDelegateConfig } from '../config/derive.ts';
 import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';
 import { execFailed, STDERR_KEEP_BYTES, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
 import { findInPath } from '../invoke/find.ts';
-import type { OrphanReaper } from '../invoke/reaper.ts';
+import type { DelegateGuard } from '../invoke/reaper.ts';
 import type { NestedTracer } from './nested.ts';
 import type { InvocationRecorder } from './recorder.ts';
 
@@ -26,7 +26,7 @@ export interface ChainContext {
   readonly processEnv: Readonly<Record<string, string | undefined>>;
   readonly exec: PluginExec;
   readonly recorder: InvocationRecorder;
-  readonly reaper?: OrphanReaper;
+  readonly reaper?: DelegateGuard;
   /** Set when nested calls are traced: delegates get its CNI_PATH. */
   readonly nested?: NestedTracer;
   readonly forwardStderr: (chunk: Buffer) => void;

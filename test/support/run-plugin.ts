@@ -3,6 +3,7 @@
  * env, stdin in; stdout, stderr and exit code out. Delegates are real processes.
  */
 import { processExec, type PluginExec } from '../../src/invoke/exec.ts';
+import { OrphanReaper } from '../../src/invoke/reaper.ts';
 import { runPlugin } from '../../src/plugin/dispatch.ts';
 
 export interface PluginCall {
@@ -30,7 +31,7 @@ export async function callPlugin(call: PluginCall): Promise<PluginResult> {
     writeStdout: (d) => { stdout += d.toString(); },
     writeStderr: (d) => { stderr += d.toString(); },
     exec: call.exec ?? processExec,
-    guardOrphans: true,
+    guard: () => new OrphanReaper(),
     nestedTracing: call.nestedTracing ?? false,
   });
   let json: Record<string, unknown> | undefined;

@@ -3,6 +3,8 @@
  *  - dist/cni-trace.cjs: the plugin (wrapper/main.ts), one self-contained CommonJS file, so a
  *    CNI call loads one file and no node_modules (docs/decisions.md, "hot path");
  *  - dist/cni-trace-shim: the nested-call shim, compiled C (scripts/build-shim.ts);
+ *  - dist/cni-trace-front: the front a runtime execs, compiled C (wrapper/front.c), which
+ *    starts the plugin proper and spawns its delegates (docs/decisions.md 32);
  *  - dist/cni-trace: the same plugin as a self-contained executable (a Node single executable
  *    application with a V8 code cache, the shim embedded as an asset) that needs no Node on the
  *    host — what `cni-trace install` puts into a CNI bin dir (scripts/build-sea.ts);
@@ -12,12 +14,13 @@
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { buildSea } from './build-sea.ts';
-import { buildShim } from './build-shim.ts';
+import { buildFront, buildShim } from './build-shim.ts';
 import { versionOnly } from './version-only.ts';
 
 rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
 
 buildShim();
+buildFront();
 
 await build({
   entryPoints: ['wrapper/main.ts'],

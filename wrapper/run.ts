@@ -2,9 +2,12 @@
  * The plugin process: stdin, stdout, stderr and env wired to the dispatcher in src/plugin.
  * Imports nothing heavy (no OpenTelemetry, Ink, React, zod or execa — see docs/decisions.md).
  * Started by wrapper/main.ts (the bundle) or, in the self-contained executable, by the
- * startup snapshot's main function (wrapper/snapshot.ts).
+ * startup snapshot's main function (wrapper/snapshot.ts) — itself started by the compiled
+ * front (wrapper/front.c) for a traced call, or exec'd directly.
  */
 import { processExec } from '../src/invoke/exec.ts';
+import { Front } from '../src/invoke/front.ts';
+import { OrphanReaper } from '../src/invoke/reaper.ts';
 import { runPlugin } from '../src/plugin/dispatch.ts';
 
 function readStdin(): Promise<Buffer> {
@@ -18,13 +21,15 @@ function readStdin(): Promise<Buffer> {
 
 /** Runs one CNI call; the exit code is set when it is done. */
 export function main(): void {
+  const front = Front.take(process.env);
+  if (front) return viaFront(front);
   void runPlugin({
     env: process.env,
     readStdin,
     writeStdout: (d) => process.stdout.write(d),
     writeStderr: (d) => process.stderr.write(d),
     exec: processExec,
-    guardOrphans: true,
+    guard: () => new OrphanReaper(),
     nestedTracing: true,
   }).then(async (code) => {
     // Exiting at once skips Node's environment teardown, ~1 ms of every call
@@ -32,6 +37,27 @@ export function main(): void {
     // reader is slower than a large result or a flood of stderr still holds queued writes.
     // Journal records are written with writeSync; the watchdog has its "bye".
     await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+    process.exit(code);
+  });
+}
+
+/**
+ * Started by the front: it spawns the delegates, and the answer goes to it once the call is
+ * wholly done (journal, spool removed), so what the runtime sees next is complete.
+ */
+function viaFront(front: Front): void {
+  let answer: string | Buffer = '';
+  void runPlugin({
+    env: process.env,
+    readStdin,
+    writeStdout: (d) => { answer = d; },
+    writeStderr: front.writeStderr,
+    exec: front.exec,
+    guard: () => front.guard,
+    pid: front.pid,
+    nestedTracing: true,
+  }).then(async (code) => {
+    await front.answer(code, answer);
     process.exit(code);
   });
 }

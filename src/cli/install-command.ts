@@ -3,7 +3,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail, usage, type CliCommand } from './command.ts';
 import { BACKUP_DIR, keepWrapped, restoreConfDir, runtimeConflist, wrapInConfDir } from './conf-dir.ts';
-import { installPlugin } from './install.ts';
+import { installPlugin, pluginFiles } from './install.ts';
 
 export const install: CliCommand = {
   help: `Usage: cni-trace install --bin-dir DIR [--conf-dir DIR [--conflist NAME] [--journal-dir DIR] [--watch]]
@@ -44,17 +44,19 @@ export const uninstall: CliCommand = {
   help: `Usage: cni-trace uninstall --bin-dir DIR --conf-dir DIR
 
 Puts the original conflist back byte for byte (where it is still wrapped; one an installer
-rewrote since is left as it is), removes the backups and DIR/cni-trace.`,
+rewrote since is left as it is), removes the backups, DIR/cni-trace and DIR/cni-trace-node.`,
   options: { 'bin-dir': { type: 'string' }, 'conf-dir': { type: 'string' } },
   run(values) {
     const binDir = values['bin-dir'] as string | undefined;
     const confDir = values['conf-dir'] as string | undefined;
     if (!binDir || !confDir) usage('uninstall', '--bin-dir DIR and --conf-dir DIR are required');
     for (const r of restoreConfDir(confDir)) console.log(r.action === 'restored' ? `restored ${r.file}` : `left ${r.file} as it is: ${r.why}`);
-    const plugin = join(binDir, 'cni-trace');
-    if (existsSync(plugin)) {
-      unlinkSync(plugin);
-      console.log(`removed ${plugin}`);
+    for (const name of pluginFiles()) {
+      const plugin = join(binDir, name);
+      if (existsSync(plugin)) {
+        unlinkSync(plugin);
+        console.log(`removed ${plugin}`);
+      }
     }
   },
 };

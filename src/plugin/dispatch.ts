@@ -11,7 +11,7 @@ import { LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast, versionInfoJson } f
 import { credentialKeyMatcher } from '../config/redact.ts';
 import { DEFAULTS, parseWrapperEntry, type JsonObject, type WrapperEntry } from '../config/wrapper-entry.ts';
 import type { PluginExec } from '../invoke/exec.ts';
-import { OrphanReaper } from '../invoke/reaper.ts';
+import type { DelegateGuard } from '../invoke/reaper.ts';
 import { Journal } from '../journal/writer.ts';
 import { PRODUCT, VERSION } from '../product.ts';
 import { runChain } from './chain.ts';
@@ -24,8 +24,10 @@ export interface PluginIO {
   readonly writeStdout: (data: string | Buffer) => void;
   readonly writeStderr: (data: string | Buffer) => void;
   readonly exec: PluginExec;
-  /** Start a kill-safety watchdog (the real wrapper does; unit tests with fakes need not). */
-  readonly guardOrphans?: boolean;
+  /** Kill safety for the call's delegates (the real wrapper has one; unit tests with fakes need not). */
+  readonly guard?: () => DelegateGuard;
+  /** The pid the runtime exec'd, when it is not this process's (the front's). */
+  readonly pid?: number;
   /** `exec` runs real processes, so nested calls can go through shims (fakes cannot). */
   readonly nestedTracing?: boolean;
 }
@@ -146,6 +148,7 @@ function finishEarly(io: PluginIO, answer: Answer, error: CniError, cniVersion: 
     const recorder = new InvocationRecorder({
       journal: openJournal(io, { dir, maxFileBytes: DEFAULTS.journalMaxFileBytes, maxFiles: DEFAULTS.journalMaxFiles }),
       env: io.env, isCredential: credentialKeyMatcher(redact), captureMaxBytes: DEFAULTS.captureMaxBytes,
+      ...(io.pid ? { pid: io.pid } : {}),
     });
     const delegates = Array.isArray(conf.delegates) ? conf.delegates.map((d) => String((d as JsonObject | null)?.type ?? '')) : [];
     recorder.begin(rawEnv(io.env), String(conf.name ?? ''), cniVersion, conf, delegates);
@@ -175,8 +178,9 @@ async function runTraced(io: PluginIO, answer: Answer, env: CniEnv, entry: Wrapp
   const journal = openJournal(io, { dir: entry.journalDir, maxFileBytes: entry.journalMaxFileBytes, maxFiles: entry.journalMaxFiles });
   const recorder = new InvocationRecorder({
     journal, env: io.env, isCredential: credentialKeyMatcher(entry.redact), captureMaxBytes: entry.captureMaxBytes,
+    ...(io.pid ? { pid: io.pid } : {}),
   });
-  const reaper = io.guardOrphans ? new OrphanReaper() : undefined;
+  const reaper = io.guard?.();
   recorder.begin(env, entry.name, entry.cniVersion, entry.raw, entry.delegates.map((d) => d.type));
   const nested = entry.nested && io.nestedTracing && !journal.isDegraded ? startNested(io, entry, env, recorder.spanId) : undefined;
   if (nested) reaper?.removeOnDeath(nested.dir);

@@ -30,6 +30,8 @@ export interface RecorderOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly isCredential: (key: string) => boolean;
   readonly captureMaxBytes: number;
+  /** The process the runtime waits on (the front's, when there is one); readers test it for life. */
+  readonly pid?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -61,7 +63,7 @@ export class InvocationRecorder {
       traceFlags: this.flags, startNs: String(epochNsAt(this.startMono)), command: env.command,
       containerId: env.containerId, netns: env.netns, ifname: env.ifname, network, cniVersion,
       pod: podFromCniArgs(env.args), env: this.recordedEnv(this.opts.env),
-      stdin: redactJson(stdin, this.opts.isCredential) as Json, delegates, pid: process.pid,
+      stdin: redactJson(stdin, this.opts.isCredential) as Json, delegates, pid: this.opts.pid ?? process.pid,
       ...(bootId() ? { bootId: bootId() } : {}),
     }));
   }

@@ -80,7 +80,8 @@ test('the image and the DaemonSet on a node: install wraps, pods go through the 
   const install = await run('install', ['--rm']);
   assert.equal(install.code, 0, install.stderr);
   const sha = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex');
-  assert.equal(sha(join(binDir, 'cni-trace')), sha(PLUGIN_EXECUTABLE), 'the self-contained plugin is on the node');
+  assert.equal(sha(join(binDir, 'cni-trace')), sha(`${PLUGIN_EXECUTABLE}-front`), 'the front is on the node');
+  assert.equal(sha(join(binDir, 'cni-trace-node')), sha(PLUGIN_EXECUTABLE), 'the self-contained plugin is beside it');
   assert.ok(isWrapped(parseConflist(readFileSync(conflist, 'utf8'), conflist)), 'the conflist is wrapped');
   assert.equal(readFileSync(join(confDir, '.cni-trace', '10-provider.conflist'), 'utf8'), provider([bridgeConf]), 'the original is kept');
 
@@ -163,5 +164,6 @@ test('the image and the DaemonSet on a node: install wraps, pods go through the 
   assert.equal(uninstall.code, 0, uninstall.stderr);
   assert.equal(readFileSync(conflist, 'utf8'), tuned, 'the provider\'s latest conflist, byte for byte');
   assert.equal(existsSync(join(binDir, 'cni-trace')), false, 'the plugin is gone from the node');
+  assert.equal(existsSync(join(binDir, 'cni-trace-node')), false, 'and its Node part');
   assert.deepEqual(readdirSync(confDir), ['10-provider.conflist']);
 });

@@ -60,6 +60,7 @@ test('install wraps the conflist the runtime loads (the lexically first loadable
   assert.equal(readFileSync(join(d.conf, '20-other.conflist'), 'utf8'), providerConflist(['bridge']), 'other files untouched');
   assert.equal(statSync(target).mode & 0o777, 0o644, 'the mode kept');
   assert.ok(existsSync(join(d.bin, 'cni-trace')));
+  assert.ok(existsSync(join(d.bin, 'cni-trace-node')), 'the Node part beside the front');
 
   const wrappedBytes = readFileSync(target);
   const mtime = statSync(target).mtimeMs;
@@ -75,6 +76,7 @@ test('install wraps the conflist the runtime loads (the lexically first loadable
   assert.equal(readFileSync(target, 'utf8'), original, 'restored byte for byte');
   assert.equal(existsSync(join(d.conf, '.cni-trace')), false);
   assert.equal(existsSync(join(d.bin, 'cni-trace')), false);
+  assert.equal(existsSync(join(d.bin, 'cni-trace-node')), false);
 });
 
 test('a symlinked conflist: install replaces the link with the wrapped file, leaving the file it points to alone; uninstall puts the link back exactly', async () => {

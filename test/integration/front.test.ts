@@ -1,0 +1,95 @@
+/**
+ * The compiled front (wrapper/front.c, docs/decisions.md 32) and the Node part beside it: what a
+ * runtime sees when the Node part dies before answering, or is missing, and that everything
+ * else — VERSION, the usage line, the env the delegates get — is what the Node part alone gives.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { FRONT_ENV } from '../../src/invoke/front.ts';
+import { installCniTrace, installFixtures, PLUGIN_EXECUTABLE } from '../support/fixtures.ts';
+import { Sandbox } from '../support/sandbox.ts';
+
+const sb = new Sandbox('front');
+after(() => sb.cleanup());
+
+const alive = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
+const childrenOf = (pid: number): number[] => {
+  const tasks = `/proc/${pid}/task`;
+  return readdirSync(tasks).flatMap((t) => readFileSync(join(tasks, t, 'children'), 'utf8').trim().split(' ').filter(Boolean).map(Number));
+};
+
+const addEnv = (bin: string, id: string): Record<string, string> => ({
+  CNI_COMMAND: 'ADD', CNI_CONTAINERID: id, CNI_NETNS: '/var/run/netns/none', CNI_IFNAME: 'eth0', CNI_PATH: bin, PATH: '/usr/bin:/bin',
+});
+
+test('rule: the Node part dying before it answers — the delegate\'s group is killed and the runtime gets one CNI error', async () => {
+  const bin = join(sb.dir, 'bin-die');
+  installCniTrace(bin);
+  installFixtures(bin, ['fx-slow']);
+  const pidFile = join(sb.dir, 'hang.pids');
+  const conf = { cniVersion: '1.0.0', name: 'frontnet', type: 'cni-trace', journalDir: join(sb.dir, 'journal-die'), runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-slow', fx: { mode: 'hang', pidFile } }] };
+  const call = execa(join(bin, 'cni-trace'), [], { env: addEnv(bin, 'die'), extendEnv: false, input: JSON.stringify(conf), reject: false });
+  for (let i = 0; i < 100 && !existsSync(pidFile); i++) await sleep(50);
+  const delegates = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+  const node = childrenOf(call.pid!).find((p) => !delegates.includes(p));
+  assert.ok(node, 'the front has started its Node part');
+  process.kill(node, 'SIGKILL');
+  const r = await call;
+  assert.equal(r.exitCode, 1);
+  const answer = JSON.parse(r.stdout) as { code: number; msg: string; details: string };
+  assert.equal(answer.code, 999);
+  assert.match(answer.msg, /the tracer exited before answering/);
+  assert.equal(answer.details, 'killed by signal 9');
+  for (let i = 0; i < 50 && delegates.some(alive); i++) await sleep(100);
+  for (const pid of delegates) assert.equal(alive(pid), false, `delegate process ${pid} was killed`);
+});
+
+test('rule: the Node part missing — a CNI error naming what to do, for a traced call and for VERSION', async () => {
+  const bin = join(sb.dir, 'bin-lonely');
+  mkdirSync(bin);
+  copyFileSync(`${PLUGIN_EXECUTABLE}-front`, join(bin, 'cni-trace'));
+  for (const env of [addEnv(bin, 'lonely'), { CNI_COMMAND: 'VERSION' }]) {
+    const r = await execa(join(bin, 'cni-trace'), [], { env, extendEnv: false, input: '{}', reject: false });
+    assert.equal(r.exitCode, 1);
+    const answer = JSON.parse(r.stdout) as { code: number; msg: string; details: string };
+    assert.equal(answer.code, 999);
+    assert.equal(answer.msg, 'cni-trace: cannot run the tracer');
+    assert.equal(answer.details, 'No such file or directory');
+    assert.match(r.stderr, /cannot run the tracer/);
+  }
+});
+
+test('VERSION, the usage line and the delegates\' env are the Node part\'s own; the front\'s variable is nobody\'s', async () => {
+  const bin = join(sb.dir, 'bin-same');
+  installCniTrace(bin);
+  installFixtures(bin, ['fx-rec']);
+  for (const [env, args] of [[{ CNI_COMMAND: 'VERSION' }, []], [{}, []], [{}, ['--help']]] as const) {
+    const via = await execa(join(bin, 'cni-trace'), [...args], { env, extendEnv: false, input: '{}', reject: false });
+    const direct = await execa(join(bin, 'cni-trace-node'), [...args], { env, extendEnv: false, input: '{}', reject: false });
+    assert.deepEqual([via.exitCode, via.stdout, via.stderr], [direct.exitCode, direct.stdout, direct.stderr]);
+  }
+  const records = join(sb.dir, 'records');
+  mkdirSync(records);
+  const journalDir = join(sb.dir, 'journal-same');
+  const conf = { cniVersion: '1.0.0', name: 'frontnet', type: 'cni-trace', journalDir, runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-rec' }] };
+  writeFileSync(join(sb.dir, 'same.json'), JSON.stringify(conf));
+  const r = await execa(join(bin, 'cni-trace'), [], { env: { ...addEnv(bin, 'same'), FX_RECORD_DIR: records }, extendEnv: false, input: JSON.stringify(conf), reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const [seen] = readdirSync(records).map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as { env: Record<string, string> });
+  assert.ok(seen && Object.keys(seen.env).includes('CNI_COMMAND'), 'the delegate ran');
+  assert.equal(seen.env[FRONT_ENV], undefined, 'the delegate does not see the front\'s variable');
+  const journal = readdirSync(journalDir).map((f) => readFileSync(join(journalDir, f), 'utf8')).join('');
+  assert.ok(journal.includes('"invocation.end"'), 'the journal is complete when the runtime gets the answer');
+  assert.equal(journal.includes(FRONT_ENV), false, 'nor is it journaled');
+});

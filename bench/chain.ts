@@ -3,7 +3,9 @@
  * alternated within one loop so drift hits both alike, with `node -e 0` (the pinned Node,
  * spawned the same way) as the floor measured in the same run. Times are libcni's own
  * (the driver's AddNetworkList/DelNetworkList wall time), in milliseconds.
- * A third form, wrapped with `nested: false`, gives the cost of nested tracing per nested call.
+ * A third form, wrapped with `nested: false`, gives the cost of nested tracing per nested call;
+ * a fourth runs the Node part directly (`type: cni-trace-node`, nested on), without the
+ * compiled front, which is what the front saves (docs/decisions.md 32).
  * Run as root: `npm run bench` (all) or `node bench/chain.ts [N]`.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,7 +25,7 @@ import { benchEnv, fmt, median, table } from './stats.ts';
  * Both chains make one nested call per ADD and per DEL (bridge → host-local), so
  * wrapped − flat is the added time per nested call, shim directory set-up included.
  */
-export interface ChainBenchRow { chain: string; op: string; bare: number; wrapped: number; flat: number; added: number; nested: number; floor: number }
+export interface ChainBenchRow { chain: string; op: string; bare: number; wrapped: number; flat: number; noFront: number; added: number; nested: number; floor: number }
 
 /** Wall time of one spawn of `node -e 0`, in ms. */
 function nodeFloor(env: Record<string, string>): number {
@@ -55,15 +57,17 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
     full.links.forEach((l) => sb.ownLink(l));
     chains.push(['bridge+portmap+bandwidth+tuning+firewall', full.conflist, full.capArgs]);
     for (const [label, list, capArgs] of chains) {
-      const files = { bare: join(sb.dir, `${label}.bare`), wrapped: join(sb.dir, `${label}.wrapped`), flat: join(sb.dir, `${label}.flat`) };
+      const files = { bare: join(sb.dir, `${label}.bare`), wrapped: join(sb.dir, `${label}.wrapped`), flat: join(sb.dir, `${label}.flat`), direct: join(sb.dir, `${label}.direct`) };
       writeFileSync(files.bare, JSON.stringify(list));
       const wrapped = wrapConflist(list, { journalDir: join(sb.dir, 'journal') });
       writeFileSync(files.wrapped, JSON.stringify(wrapped));
       const flat = { ...wrapped, plugins: [{ ...(wrapped.plugins as JsonObject[])[0]!, nested: false }] };
       writeFileSync(files.flat, JSON.stringify(flat));
+      const direct = { ...wrapped, plugins: [{ ...(wrapped.plugins as JsonObject[])[0]!, type: 'cni-trace-node' }] };
+      writeFileSync(files.direct, JSON.stringify(direct));
       const netns = await sb.netns(`b${rows.length}`);
-      const samples: Record<string, number[]> = { 'bare ADD': [], 'bare DEL': [], 'wrapped ADD': [], 'wrapped DEL': [], 'flat ADD': [], 'flat DEL': [] };
-      const run = async (kind: 'bare' | 'wrapped' | 'flat', op: 'add' | 'del', id: string): Promise<void> => {
+      const samples: Record<string, number[]> = { 'bare ADD': [], 'bare DEL': [], 'wrapped ADD': [], 'wrapped DEL': [], 'flat ADD': [], 'flat DEL': [], 'direct ADD': [], 'direct DEL': [] };
+      const run = async (kind: keyof typeof files, op: 'add' | 'del', id: string): Promise<void> => {
         const args = ['--conflist', files[kind], '--netns', netns, '--id', id, '--path', `${bin}:${DEBIAN_CNI}`, '--cache-dir', join(sb.dir, 'cache'), '--args', 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p', ...(capArgs ? ['--cap-args', JSON.stringify(capArgs)] : []), op];
         const res = await execa(driver, args, { env, extendEnv: false });
         const out = JSON.parse(res.stdout) as { ok: boolean; durationNs: number; error?: { msg: string } };
@@ -71,11 +75,11 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
         samples[`${kind} ${op.toUpperCase()}`]!.push(out.durationNs / 1e6);
       };
       // Warm-up: page cache, bridge creation, iptables chains.
-      const kinds = ['bare', 'wrapped', 'flat'] as const;
+      const kinds = ['bare', 'wrapped', 'flat', 'direct'] as const;
       for (const kind of kinds) { await run(kind, 'add', 'warm'); await run(kind, 'del', 'warm'); }
       for (let i = 0; i < n; i++) {
         // Rotate the order so no form always runs first (or right after another).
-        const order = [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)];
+        const order = [...kinds.slice(i % kinds.length), ...kinds.slice(0, i % kinds.length)];
         for (const kind of order) {
           await run(kind, 'add', `b${i}`);
           await run(kind, 'del', `b${i}`);
@@ -87,7 +91,7 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
         const bare = median(samples[`bare ${op}`]!);
         const wrapped = median(samples[`wrapped ${op}`]!);
         const flatMs = median(samples[`flat ${op}`]!);
-        rows.push({ chain: label, op, bare, wrapped, flat: flatMs, added: wrapped - bare, nested: wrapped - flatMs, floor });
+        rows.push({ chain: label, op, bare, wrapped, flat: flatMs, noFront: median(samples[`direct ${op}`]!), added: wrapped - bare, nested: wrapped - flatMs, floor });
       }
     }
   } finally {
@@ -96,9 +100,9 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
     await sb.cleanup();
   }
   const floor = median(floors);
-  const text = table(['chain', 'op', 'bare ms', 'wrapped ms', 'added ms', 'added / floor', 'nested off ms', 'per nested call ms', 'nested / floor'],
+  const text = table(['chain', 'op', 'bare ms', 'wrapped ms', 'added ms', 'added / floor', 'nested off ms', 'per nested call ms', 'nested / floor', 'no front ms', 'no front: added / floor'],
     rows.map((r) => [r.chain, r.op, fmt(r.bare), fmt(r.wrapped), fmt(r.added), `${(r.added / floor).toFixed(2)} ×`,
-      fmt(r.flat), fmt(r.nested), `${(r.nested / floor).toFixed(2)} ×`]));
+      fmt(r.flat), fmt(r.nested), `${(r.nested / floor).toFixed(2)} ×`, fmt(r.noFront), `${((r.noFront - r.bare) / floor).toFixed(2)} ×`]));
   return { rows, floor, text: `${text}\n\nfloor: \`node -e 0\` median ${fmt(floor)} ms (N=${n} per cell, alternated)` };
 }
 

@@ -34,26 +34,38 @@ export function formatTraceparent(ctx: SpanContext): string {
 /**
  * Random bytes from /dev/urandom, read 256 at a time. Not node:crypto: loading it costs
  * ~3 ms per CNI call, /dev/urandom ~0.1 ms (bench/hot-path-imports.ts). Should the device be
- * unreadable, Math.random still gives unique-enough ids: tracing must not fail a call.
+ * unreadable, short, or not random at all (a container's /dev with /dev/zero bound over it),
+ * Math.random still gives unique-enough ids: tracing must neither fail nor hang a call.
  */
 const pool = Buffer.alloc(256);
 let poolLeft = 0;
+let device = '/dev/urandom';
+
+/** Where random bytes come from; tests point it at devices that misbehave. */
+export function useRandomDevice(path: string): void {
+  device = path;
+  poolLeft = 0;
+}
 
 function fillPool(): void {
+  let got = 0;
   try {
-    const fd = openSync('/dev/urandom', 'r');
-    try { readSync(fd, pool, 0, pool.length, null); } finally { closeSync(fd); }
-  } catch {
-    for (let i = 0; i < pool.length; i++) pool[i] = Math.floor(Math.random() * 256);
-  }
+    const fd = openSync(device, 'r');
+    try { got = readSync(fd, pool, 0, pool.length, null); } finally { closeSync(fd); }
+  } catch { /* Math.random below */ }
+  for (let i = got; i < pool.length; i++) pool[i] = Math.floor(Math.random() * 256);
   poolLeft = pool.length;
 }
 
+/** All-zero draws in a row before the device is not trusted for this id (one in 2^64 by chance). */
+const ZERO_DRAWS = 2;
+
 function randomHex(bytes: number): string {
-  for (;;) {
+  for (let draw = 0; ; draw++) {
     if (poolLeft < bytes) fillPool();
     const out = pool.subarray(poolLeft - bytes, poolLeft);
     poolLeft -= bytes;
+    if (draw >= ZERO_DRAWS) for (let i = 0; i < out.length; i++) out[i] = Math.floor(Math.random() * 256);
     if (out.some((b) => b !== 0)) return out.toString('hex');
   }
 }

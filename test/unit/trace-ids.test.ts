@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { epochNs, epochNsAt, monotonicNs } from '../../src/trace/clock.ts';
-import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from '../../src/trace/ids.ts';
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent, useRandomDevice } from '../../src/trace/ids.ts';
 
 // The example from https://www.w3.org/TR/trace-context/#examples-of-http-traceparent-headers
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -137,4 +139,25 @@ test('making ids leaves no file descriptor open (each read of /dev/urandom close
   const before = open();
   for (let i = 0; i < 5000; i++) newTraceId(); // 16 pool refills of 256 bytes per 256 ids
   assert.ok(open() <= before + 1, `descriptors open: ${before} before, ${open()} after`);
+});
+
+test('rule: ids come out unique and non-zero when the random device gives zeros, nothing, or is missing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnitrace-ids-'));
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '');
+  try {
+    for (const dev of ['/dev/zero', empty, join(dir, 'absent')]) {
+      useRandomDevice(dev);
+      const ids = Array.from({ length: 200 }, () => [newTraceId(), newSpanId()]);
+      for (const [t, s] of ids) {
+        assert.match(t!, /^[0-9a-f]{32}$/);
+        assert.notEqual(t, '0'.repeat(32), dev);
+        assert.notEqual(s, '0'.repeat(16), dev);
+      }
+      assert.equal(new Set(ids.map(([t]) => t)).size, ids.length, `unique trace ids from ${dev}`);
+    }
+  } finally {
+    useRandomDevice('/dev/urandom');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

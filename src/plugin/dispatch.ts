@@ -87,7 +87,8 @@ async function dispatch(io: PluginIO, answer: Answer): Promise<number> {
   if (isCniError(env)) return finishEarly(io, answer, env, cniVersion, conf);
   if (isCniError(conf)) return finishEarly(io, answer, conf, cniVersion, null);
   const versionError = checkVersion(env, conf);
-  if (versionError) return finishEarly(io, answer, versionError, cniVersion, null);
+  // Like a bad entry, a version the plugin does not speak fails every pod: journal it.
+  if (versionError) return finishEarly(io, answer, versionError, cniVersion, conf);
   const entry = parseWrapperEntry(conf);
   // A bad entry fails every pod on the node: journal it (where journalDir, or its default,
   // says) so tail, the TUI and the agent show it; finishEarly refuses a journalDir that is

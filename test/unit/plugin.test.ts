@@ -281,6 +281,19 @@ describe('journal and trace context', () => {
     assert.deepEqual(inv?.steps, []);
   });
 
+  test('rule: a version the plugin does not speak is refused with code 1 and journaled, as a bad entry is', async () => {
+    const res = await callPlugin({ env: env('ADD'), stdin: { ...entry('1.0.0', [{ type: 'fx-a' }]), cniVersion: '9.9.9' } });
+    assert.equal(res.code, 1);
+    assert.equal(res.json?.code, 1);
+    const index = new InvocationIndex();
+    for (const r of readJournal(journal)) index.add(r);
+    const [inv] = index.list();
+    assert.equal(inv?.status, 'error');
+    assert.equal(inv?.error?.code, 1);
+    assert.match(String(inv?.error?.msg), /incompatible CNI versions/);
+    assert.deepEqual(inv?.steps, []);
+  });
+
   test('a bad wrapper entry (a typo in its own key) is refused with code 7 and journaled, redacted, with the key it meant', async () => {
     const bad = { cniVersion: '1.0.0', name: 'testnet', type: 'cni-trace', journalDir: journal, delegate: [{ type: 'fx-a', password: 'hunter2' }] };
     const res = await callPlugin({ env: env('ADD'), stdin: bad });

@@ -7,6 +7,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { prettyJson } from '../cni/json-text.ts';
 import { symlinkAtomic, writeFileAtomic } from '../fs/atomic-write.ts';
 import { isWrapped, parseConflist, wrapConflist } from './conflist.ts';
 
@@ -55,7 +56,7 @@ export function wrapInConfDir(confDir: string, name: string, journalDir?: string
   // link back; the wrapped form replaces the link, never the file it points to (decisions.md).
   if (lstatSync(file).isSymbolicLink()) symlinkAtomic(readlinkSync(file), join(backups, name));
   else writeFileAtomic(join(backups, name), bytes, statSync(file).mode & 0o777);
-  writeFileAtomic(file, JSON.stringify(wrapConflist(conflist, journalDir ? { journalDir } : {}), null, 2) + '\n');
+  writeFileAtomic(file, prettyJson(wrapConflist(conflist, journalDir ? { journalDir } : {})) + '\n');
   return { file, action: 'wrapped' };
 }
 

@@ -1,5 +1,6 @@
 /** `cni-trace wrap` and `unwrap`: a conflist into the cni-trace form and back. */
 import { readFileSync } from 'node:fs';
+import { prettyJson } from '../cni/json-text.ts';
 import { writeFileAtomic } from '../fs/atomic-write.ts';
 import { explainFsError, fail, usage, type CliCommand } from './command.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
@@ -43,7 +44,7 @@ function rewrite(name: 'wrap' | 'unwrap', values: Record<string, unknown>, posit
     process.stderr.write(`cni-trace: ${file} is already wrapped; left as it is\n`);
   }
   const out = name === 'wrap' ? wrapConflist(conflist, journalDir ? { journalDir } : {}) : unwrapConflist(conflist);
-  const json = JSON.stringify(out, null, 2) + '\n';
+  const json = prettyJson(out) + '\n';
   const target = values['in-place'] ? file : values.out as string | undefined;
   if (target) writeFileAtomic(target, json);
   else process.stdout.write(json);

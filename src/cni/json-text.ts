@@ -14,6 +14,19 @@ export function stringifyJson(value: unknown): string {
   }
 }
 
+/**
+ * Indented JSON for files people read (a wrapped conflist), or — for a value too deep for
+ * JSON.stringify's recursion, which no one reads by eye — the same data as compact text.
+ */
+export function prettyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, null, 2);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return stringifyIteratively(value);
+  }
+}
+
 type Frame = { readonly arr: readonly unknown[]; i: number } | { readonly obj: Record<string, unknown>; readonly keys: string[]; i: number; wrote: boolean };
 
 function isContainer(v: unknown): v is object {

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyFileAtomic, writeFileAtomic } from '../../src/fs/atomic-write.ts';
 import { isWrapped, parseConflist, PLUGIN_TYPE, unwrapConflist, wrapConflist } from '../../src/cli/conflist.ts';
+import { restoreConfDir, wrapInConfDir } from '../../src/cli/conf-dir.ts';
+import { stringifyJson } from '../../src/cni/json-text.ts';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-'));
@@ -204,4 +206,21 @@ test('writeFileAtomic removes its temp file when the rename fails', () => {
   writeFileSync(join(path, 'keep'), '');
   assert.throws(() => writeFileAtomic(path, 'x'));
   assert.deepEqual(readdirSync(dir), ['a-directory.conflist']);
+});
+
+test('rule: install wraps a conflist nested deeper than JSON.stringify recurses (as deep as the runtime accepts), and uninstall restores it byte for byte', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnitrace-deep-'));
+  try {
+    const depth = 8000;
+    const text = `{"cniVersion":"1.0.0","name":"deep","plugins":[{"type":"bridge","x":${'{"a":'.repeat(depth)}{}${'}'.repeat(depth)}}]}`;
+    writeFileSync(join(dir, '10-deep.conflist'), text);
+    wrapInConfDir(dir, '10-deep.conflist');
+    const wrapped = parseConflist(readFileSync(join(dir, '10-deep.conflist'), 'utf8'), 'wrapped');
+    assert.ok(isWrapped(wrapped));
+    assert.equal(stringifyJson(unwrapConflist(wrapped)), text, 'the original inside, whole'); // deepEqual recurses too
+    restoreConfDir(dir);
+    assert.equal(readFileSync(join(dir, '10-deep.conflist'), 'utf8'), text);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

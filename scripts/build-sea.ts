@@ -2,7 +2,8 @@
  * The self-contained plugin executable, dist/cni-trace: a copy of the Node binary running this
  * build (the pinned Node 24), stripped of its symbol tables, with the plugin bundle injected as
  * a single executable application blob (https://nodejs.org/api/single-executable-applications.html)
- * carrying a V8 code cache and the nested-call shim as the asset "nested-shim". Measured against a startup snapshot and no cache in
+ * carrying a V8 code cache, the nested-call shim as the asset "nested-shim", the front as
+ * "front" and the CLI as "cli" (decision 33). Measured against a startup snapshot and no cache in
  * docs/decisions.md ("self-contained executable"). The result is checked by running VERSION.
  */
 import { spawnSync } from 'node:child_process';
@@ -10,7 +11,9 @@ import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync }
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { SHIM_ASSET } from '../src/plugin/shim-binary.ts';
-import { SHIM_OUT } from './build-shim.ts';
+import { FRONT_ASSET } from '../src/cli/install.ts';
+import { CLI_ASSET } from '../wrapper/cli-in-sea.ts';
+import { FRONT_OUT, SHIM_OUT } from './build-shim.ts';
 
 const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -22,10 +25,12 @@ export interface SeaOptions {
   readonly startup?: 'compile' | 'code-cache' | 'snapshot';
   /** The compiled nested-call shim to embed (src/plugin/shim-binary.ts reads it back). */
   readonly shim?: string;
+  /** The CLI as one CommonJS file (wrapper/cli-in-sea.ts runs it); none: the plugin only. */
+  readonly cli?: string | null;
 }
 
 export async function buildSea(opts: SeaOptions = {}): Promise<void> {
-  const { main = 'dist/cni-trace.cjs', out = 'dist/cni-trace', startup = 'code-cache', shim = SHIM_OUT } = opts;
+  const { main = 'dist/cni-trace.cjs', out = 'dist/cni-trace', startup = 'code-cache', shim = SHIM_OUT, cli = 'dist/cli-sea.cjs' } = opts;
   const work = resolve(`${out}.sea`);
   mkdirSync(work, { recursive: true });
   const blob = join(work, 'cni-trace.blob');
@@ -34,9 +39,15 @@ export async function buildSea(opts: SeaOptions = {}): Promise<void> {
     main: resolve(main), output: blob, disableExperimentalSEAWarning: true,
     useCodeCache: startup === 'code-cache', useSnapshot: startup === 'snapshot',
     // NODE_OPTIONS in a runtime's env must not reach the plugin's Node: one bad flag in it
-    // would fail every pod's network (Node refuses to start).
-    execArgvExtension: 'none',
-    assets: { [SHIM_ASSET]: resolve(shim) },
+    // would fail every pod's network (Node refuses to start). Only --node-options on the
+    // command line counts, which runtimes never pass: the CLI's agent and TUI use it for a sized heap.
+    execArgvExtension: 'cli',
+    assets: {
+      [SHIM_ASSET]: resolve(shim),
+      // install, run from the executable, writes the front beside itself (src/cli/install.ts).
+      [FRONT_ASSET]: resolve(FRONT_OUT),
+      ...(cli ? { [CLI_ASSET]: resolve(cli) } : {}),
+    },
   }));
   run(process.execPath, ['--experimental-sea-config', config]);
   const tmp = `${out}.tmp`;

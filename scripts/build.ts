@@ -9,12 +9,15 @@
  *    application with a V8 code cache, the shim embedded as an asset) that needs no Node on the
  *    host — what `cni-trace install` puts into a CNI bin dir (scripts/build-sea.ts);
  *  - dist/cli.js (+ dist/chunks/): the `cni-trace` command, ESM, npm dependencies external,
- *    each command's heavy dependencies in a chunk loaded only when that command runs.
+ *    each command's heavy dependencies in a chunk loaded only when that command runs;
+ *  - dist/cli-sea.cjs: the same command as one CommonJS file with every dependency in it, which
+ *    the self-contained executable carries and runs when given arguments (decision 33).
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';
 import { buildSea } from './build-sea.ts';
 import { buildFront, buildShim } from './build-shim.ts';
+import { withoutTopLevelAwait } from './cjs-patches.ts';
 import { versionOnly } from './version-only.ts';
 
 rmSync('dist', { recursive: true, force: true }); // no chunks of an earlier build left behind
@@ -52,5 +55,21 @@ await build({
   logLevel: 'warning',
 });
 chmodSync('dist/cli.js', 0o755);
+
+// One file, everything in it: a SEA's script cannot load chunks or packages from disk.
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/cli-sea.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  // Only the non-SEA branches read import.meta.url (src/cli/install.ts), and shim-binary.ts uses __filename.
+  define: { 'import.meta.url': 'undefined' },
+  minify: true,
+  legalComments: 'none',
+  plugins: [withoutTopLevelAwait],
+  logLevel: 'warning',
+});
 
 await buildSea();

@@ -12,6 +12,7 @@ import React from 'react';
 import { App } from './app.ts';
 import type { TuiConfig } from './state.ts';
 import { journalFeed } from './journal-feed.ts';
+import { yogaReady } from './yoga-ready.ts';
 
 export interface RunTuiOptions {
   /** The journal directory (it need not exist yet: the TUI waits for it). */
@@ -93,6 +94,7 @@ export async function runTui(opts: RunTuiOptions): Promise<number> {
     stderr.write('cni-trace: tui: needs a terminal on stdin and stdout (in a pipe, use cni-trace tail --follow)\n');
     return 1;
   }
+  await yogaReady();
   stdout.write(ALTERNATE_SCREEN);
   let frames = 0;
   const metrics = opts.metricsFile === undefined ? undefined : setInterval(writeMetrics, 1000, opts.metricsFile, () => frames);

@@ -1,7 +1,8 @@
 /**
- * The executable a runtime execs as /opt/cni/bin/cni-trace (the bundle dist/cni-trace.cjs,
- * behind a "#!" naming Node). The self-contained executable starts from wrapper/snapshot.ts.
+ * The plugin's entry: the bundle dist/cni-trace.cjs, which is also the self-contained
+ * executable's main script — there, arguments make it the `cni-trace` command instead.
  */
+import { runCliIfAsked } from './cli-in-sea.ts';
 import { main } from './run.ts';
 
-main();
+if (!runCliIfAsked()) main();

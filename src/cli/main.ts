@@ -3,7 +3,8 @@
  * The `cni-trace` command: the table of subcommands. Each lives in its own `*-command.ts`
  * (help, flags, run), loaded only when it runs, so the CLI bundle stays split per command
  * (docs/decisions.md 13). The plugin itself (what a runtime execs) is dist/cni-trace.cjs, not
- * this file.
+ * this file; the self-contained executable carries this file bundled whole, and runs it when
+ * given arguments (wrapper/cli-in-sea.ts).
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { VERSION } from '../product.ts';
@@ -60,7 +61,14 @@ const LONG_RUNNING_V8_FLAGS = ['--max-old-space-size=128', '--max-semi-space-siz
 
 function reexecWithSizedHeap(): void {
   if (process.execArgv.some((a) => a.startsWith('--max-old-space-size')) || typeof process.execve !== 'function') return;
-  process.execve(process.execPath, [process.execPath, ...LONG_RUNNING_V8_FLAGS, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], process.env);
+  // The self-contained executable takes Node's flags only as --node-options (its
+  // execArgvExtension is "cli": NODE_OPTIONS from a runtime's env never reaches the plugin).
+  // Its code cache was made with default flags; V8 rejects it under these, and Node would say
+  // so on stderr at every start: the cache is the plugin's, the CLI does not need it.
+  const args = process.getBuiltinModule('node:sea')?.isSea()
+    ? [process.argv[1]!, `--node-options=${[...LONG_RUNNING_V8_FLAGS, '--disable-warning=Warning'].join(' ')}`, ...process.argv.slice(2)]
+    : [process.execPath, ...LONG_RUNNING_V8_FLAGS, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  process.execve(process.execPath, args, process.env);
 }
 
 /**

@@ -34,6 +34,13 @@ export function shellWord(word: string): string {
 
 /** The command line that runs the CLI `script` (default: this process's) from here. */
 export function cliCommand(script = process.argv[1] ?? ''): string {
+  // The self-contained executable is its own script: the command is the executable alone
+  // (reached through the front on a node: `cni-trace` on PATH may be either).
+  if (process.getBuiltinModule('node:sea')?.isSea()) {
+    const onPathIs = onPath('cni-trace');
+    const me = real(process.execPath);
+    return onPathIs === me || onPathIs === real(script) || (onPathIs !== null && real(`${onPathIs}-node`) === me) ? 'cni-trace' : shellWord(me);
+  }
   const mine = real(script);
   if (onPath('cni-trace') === mine) return 'cni-trace';
   const node = onPath('node') === real(process.execPath) ? 'node' : process.execPath;

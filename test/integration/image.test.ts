@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,6 +47,11 @@ before(async () => {
   const { args } = buildArgs(stageContext(join(sb.dir, 'context')), { tag: IMAGE, base: BASE });
   const built = await pm.run(args, { check: true, timeoutMs: 600_000 });
   console.log(`# podman build took ${(built.durationMs / 1000).toFixed(1)} s`);
+  const size = async (image: string): Promise<number> => Number((await pm!.run(['image', 'inspect', '--format', '{{.Size}}', image], { check: true })).stdout.trim());
+  const [imageBytes, baseBytes] = [await size(IMAGE), await size(BASE)];
+  console.log(`# image ${(imageBytes / 2 ** 20).toFixed(1)} MiB: base ${(baseBytes / 2 ** 20).toFixed(1)} MiB + cni-trace ${((imageBytes - baseBytes) / 2 ** 20).toFixed(1)} MiB`);
+  // One Node: what the image adds over its base is the one executable (decision 33).
+  assert.ok(imageBytes - baseBytes < statSync(PLUGIN_EXECUTABLE).size * 1.05, 'the image adds one executable to its base');
   await receiver.start();
 }, { timeout: 900_000 });
 
@@ -134,7 +139,7 @@ test('the image and the DaemonSet on a node: install wraps, pods go through the 
   assert.deepEqual(JSON.parse(cmd.stdout), ['cni-trace', '--help']);
   const help = await pm!.run(['exec', agentName, 'cni-trace', '--help']);
   assert.match(help.stdout, /^ {2}install +put the plugin into a CNI bin dir/m, help.stderr);
-  const version = await pm!.run(['exec', '-i', '-e', 'CNI_COMMAND=VERSION', agentName, '/opt/cni-trace/dist/cni-trace'], { input: '{}' });
+  const version = await pm!.run(['exec', '-i', '-e', 'CNI_COMMAND=VERSION', agentName, '/usr/local/bin/cni-trace'], { input: '{}' });
   assert.equal((JSON.parse(version.stdout) as { supportedVersions: string[] }).supportedVersions.at(-1), '1.1.0', version.stderr);
   const size = await pm!.run(['image', 'inspect', '--format', '{{.Size}}', IMAGE], { check: true });
   console.log(`# image size ${(Number(size.stdout.trim()) / 2 ** 20).toFixed(0)} MiB uncompressed, base included`);

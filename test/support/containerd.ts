@@ -1,9 +1,10 @@
 /**
- * containerd (Debian's package, the CRI plugin built in) started by a test with its own config,
+ * containerd (Debian's 1.6 package, or the 2.x that scripts/tools.sh builds: `binDir`), the CRI
+ * plugin built in, started by a test with its own config,
  * root, state dir, socket, runc root, CNI bin_dir and conf_dir, all in one temp dir — never the
  * system's socket, unit or /var/lib/containerd. The kubelet's calls go through test/cri.
  *
- * Host state containerd 1.6 does not let us move, and how `down()` handles it:
+ * Host state containerd (1.6 and 2.x alike) does not let us move, and how `down()` handles it:
  *  - the shims' sockets are under /run/containerd/s (hard-coded): each shim removes its own on
  *    exit; /run/containerd/s and /run/containerd are removed when they did not exist before
  *    and are empty;
@@ -21,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 import { criCall, type CriOutcome, type CriPod } from './cri.ts';
+import { ROOT } from './fixtures.ts';
 import { buildSandboxImage, BUSYBOX } from './oci-image.ts';
 
 /** The sandbox image's name in containerd's k8s.io namespace (containerd's `sandbox_image`). */
@@ -39,12 +41,20 @@ function onPath(cmd: string): boolean {
   });
 }
 
-/** Null when containerd's CRI can run here, else why not (a test's skip reason). */
-export function containerdAvailable(): string | null {
+/** The containerd 2.x that scripts/tools.sh builds (containerd, ctr, containerd-shim-runc-v2). */
+export const CONTAINERD2_BIN = join(ROOT, '.cache/tools/bin/containerd');
+
+/**
+ * Null when containerd's CRI can run here, else why not (a test's skip reason). With `binDir`
+ * containerd, ctr and the shim come from there (built by scripts/tools.sh before this is asked).
+ */
+export function containerdAvailable(binDir?: string): string | null {
   if (process.platform !== 'linux') return 'containerd tests need Linux';
   if (process.getuid?.() !== 0) return 'containerd tests need root';
   for (const cmd of ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'ip', 'tar']) {
-    if (!onPath(cmd)) return `${cmd} not found (scripts/setup.sh installs containerd)`;
+    if (binDir && cmd !== 'runc' && cmd !== 'ip' && cmd !== 'tar') {
+      if (!existsSync(join(binDir, cmd))) return `${join(binDir, cmd)} not built (scripts/tools.sh builds it)`;
+    } else if (!onPath(cmd)) return `${cmd} not found (scripts/setup.sh installs containerd)`;
   }
   if (!existsSync(BUSYBOX)) return `${BUSYBOX} missing (install busybox-static)`;
   return null;
@@ -59,6 +69,8 @@ export interface ContainerdOptions {
   readonly pluginDirs: readonly string[];
   /** Extra environment for containerd, and so for the plugins it runs. */
   readonly env?: Record<string, string>;
+  /** Where containerd, ctr and its shim are (first on their PATH); Debian's from PATH without it. */
+  readonly binDir?: string;
 }
 
 /** One containerd with its CRI plugin, confined to `dir`. */
@@ -74,10 +86,13 @@ export class Containerd {
 
   readonly dir: string;
   private readonly opts: ContainerdOptions;
+  /** containerd's and ctr's PATH: containerd looks its shim up there. */
+  private readonly path: string;
 
   private constructor(dir: string, opts: ContainerdOptions) {
     this.dir = dir;
     this.opts = opts;
+    this.path = opts.binDir ? `${opts.binDir}:${PATH}` : PATH;
     this.socket = join(dir, 'containerd.sock');
     this.binDir = join(dir, 'bin');
     this.confDir = join(dir, 'net.d');
@@ -90,7 +105,10 @@ export class Containerd {
       c.prepare();
       await c.launch();
       const tar = await buildSandboxImage(join(c.dir, 'image'), SANDBOX_IMAGE);
-      await execa('ctr', ['-a', c.socket, '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'native', tar], { env: { PATH } });
+      // 2.x's ctr imports through the transfer service, whose unpacker knows only the default
+      // snapshotter: `--local` imports in ctr itself, as 1.6's ctr (which has no such flag) does.
+      const local = opts.binDir ? ['--local'] : [];
+      await execa('ctr', ['-a', c.socket, '-n', 'k8s.io', 'images', 'import', ...local, '--snapshotter', 'native', tar], { env: { PATH: c.path } });
       c.check(await criCall(c.socket, 'image', { image: SANDBOX_IMAGE, timeout: '20s' }), 'sandbox image');
     } catch (e) {
       await c.down();
@@ -148,8 +166,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
   private async launch(): Promise<void> {
     const log = openSync(join(this.dir, 'containerd.log'), 'a');
-    const proc = spawn('containerd', ['--config', join(this.dir, 'config.toml')], {
-      stdio: ['ignore', log, log], env: { PATH, ...this.opts.env },
+    const bin = this.opts.binDir ? join(this.opts.binDir, 'containerd') : 'containerd';
+    const proc = spawn(bin, ['--config', join(this.dir, 'config.toml')], {
+      stdio: ['ignore', log, log], env: { PATH: this.path, ...this.opts.env },
     });
     closeSync(log);
     this.proc = proc;

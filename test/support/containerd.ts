@@ -82,7 +82,13 @@ export class Containerd {
   private exited: Promise<void> = Promise.resolve();
   private readonly sandboxes = new Set<string>();
   private readonly netnses = new Set<string>();
-  private readonly shimRootExisted = existsSync(SHIM_ROOT);
+  /**
+   * This process's containerds alive, and whether the first of them found no shim socket dir:
+   * the last one down removes it (the demo runs three, each may finish first).
+   */
+  private static live = 0;
+  private static shimRootOurs = false;
+  private isDown = false;
 
   readonly dir: string;
   private readonly opts: ContainerdOptions;
@@ -101,6 +107,7 @@ export class Containerd {
   /** Writes the config, bin_dir and conf_dir, starts containerd, imports the sandbox image, waits until the CRI is ready. */
   static async start(opts: ContainerdOptions): Promise<Containerd> {
     const c = new Containerd(opts.dir, opts);
+    if (Containerd.live++ === 0) Containerd.shimRootOurs = !existsSync(SHIM_ROOT);
     try {
       c.prepare();
       await c.launch();
@@ -234,6 +241,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
    * returns what went wrong.
    */
   async down(): Promise<string[]> {
+    if (this.isDown) return [];
+    this.isDown = true;
     const errors: string[] = [];
     if (this.proc && this.proc.exitCode === null) {
       const listed = await criCall(this.socket, 'list', { timeout: '20s' }).catch(() => null);
@@ -285,8 +294,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         rmSync(join(results, f), { force: true });
       }
     }
-    if (!this.shimRootExisted) {
-      for (const d of [join(SHIM_ROOT, 's'), SHIM_ROOT]) {
+    if (--Containerd.live === 0 && Containerd.shimRootOurs) {
+      // Each shim removes its socket as it exits, which may be just after containerd did.
+      const shimSockets = join(SHIM_ROOT, 's');
+      for (let end = Date.now() + 5_000; existsSync(shimSockets) && readdirSync(shimSockets).length > 0 && Date.now() < end;) await sleep(50);
+      for (const d of [shimSockets, SHIM_ROOT]) {
         try {
           rmdirSync(d);
         } catch { /* absent, or in use by another containerd */ }

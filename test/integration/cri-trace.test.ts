@@ -8,6 +8,7 @@
  * traces read back through Jaeger's query API.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +30,7 @@ const RPC = (name: string): string => `runtime.v1.RuntimeService/${name}`;
 let network = '';
 let sandboxId = '';
 let invocations: Invocation[] = [];
+let containerd: Containerd | null = null;
 const traces = new Map<string, JaegerTrace>();
 
 const parentOf = (s: JaegerSpan): string | undefined => s.references.find((r) => r.refType === 'CHILD_OF')?.spanID;
@@ -66,10 +68,9 @@ before(async () => {
     // a short batch delay so the spans are in Jaeger within the test's wait.
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: collector.otlpHttp, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_SERVICE_NAME: 'containerd', OTEL_BSP_SCHEDULE_DELAY: '200' },
   });
-  sb.onCleanup(async () => {
-    const errors = await cd.down();
-    assert.deepEqual(errors, [], 'containerd\'s clean-up');
-  });
+  containerd = cd;
+  // Also when a step below fails; the last test downs it first and checks what was left.
+  sb.onCleanup(async () => { await cd.down(); });
   const run = await cd.run({
     name: 'web-0', namespace: `ns-${sb.id}`, uid: `uid-${sb.id}`, hostname: 'web-0',
     portMappings: [{ protocol: 'TCP', containerPort: 80, hostPort: 30000 + (parseInt(sb.id.slice(0, 3), 16) % 20000) }],
@@ -155,4 +156,11 @@ test('StopPodSandbox\'s and RemovePodSandbox\'s DELs each join the trace of thei
     assert.deepEqual(trace.spans.filter((s) => parentOf(s) === root.spanID).sort((a, b) => a.startTime - b.startTime).map((s) => s.operationName), [...CHAIN].reverse().map((p) => `${p} DEL`));
   }
   assert.notEqual(invocations[1]!.traceId, invocations[2]!.traceId, 'two CRI calls, two traces');
+});
+
+test('containerd 2.x leaves nothing behind: no sandbox, container, shim, netns mount or libcni cache file', async () => {
+  assert.ok(containerd, 'containerd ran');
+  assert.deepEqual(await containerd.down(), [], 'what containerd\'s clean-up had to remove itself');
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(sb.dir));
+  assert.deepEqual(mounts, []);
 });

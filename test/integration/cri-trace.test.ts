@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { wrapConflist } from '../../src/cli/conflist.ts';
+import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
 import { agentOnce } from '../support/agent-process.ts';
@@ -28,6 +29,7 @@ const journalDir = join(sb.dir, 'journal');
 const CHAIN = ['bridge', 'portmap', 'bandwidth', 'tuning', 'firewall'];
 const RPC = (name: string): string => `runtime.v1.RuntimeService/${name}`;
 let network = '';
+let chain: JsonObject = {};
 let sandboxId = '';
 let invocations: Invocation[] = [];
 let containerd: Containerd | null = null;
@@ -62,6 +64,7 @@ before(async () => {
   const spec = fullBridgeChain(sb, join(sb.dir, 'ipam'));
   spec.links.forEach((l) => sb.ownLink(l));
   network = spec.conflist.name as string;
+  chain = spec.conflist;
   const cd = await Containerd.start({
     dir: join(sb.dir, 'cd'), conflist: wrapConflist(spec.conflist, { journalDir }), pluginDirs: [bin, DEBIAN_CNI], binDir: CONTAINERD2_BIN,
     // containerd's tracing is configured by the OTel SDK's variables only (its docs/tracing.md);
@@ -163,4 +166,26 @@ test('containerd 2.x leaves nothing behind: no sandbox, container, shim, netns m
   assert.deepEqual(await containerd.down(), [], 'what containerd\'s clean-up had to remove itself');
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(sb.dir));
   assert.deepEqual(mounts, []);
+});
+
+test('containerd 2.x with its tracing off passes no TRACEPARENT: cni-trace\'s invocation is a root, as under 1.6', { timeout: 120_000 }, async () => {
+  const journal = join(sb.dir, 'journal-untraced');
+  const cd = await Containerd.start({ dir: join(sb.dir, 'cd-untraced'), conflist: wrapConflist(chain, { journalDir: journal }), pluginDirs: [bin, DEBIAN_CNI], binDir: CONTAINERD2_BIN });
+  try {
+    const run = await cd.run({ name: 'web-1', namespace: `ns-${sb.id}`, uid: `uid-${sb.id}-1` });
+    assert.ok(run.ok, `RunPodSandbox: ${run.message}`);
+    assert.ok((await cd.stop(run.id!)).ok && (await cd.remove(run.id!)).ok, 'stop and remove');
+  } finally {
+    assert.deepEqual(await cd.down(), [], 'containerd\'s clean-up');
+  }
+  const index = new InvocationIndex();
+  for (const r of readJournal(journal)) index.add(r);
+  const calls = index.list().filter((i) => i.command !== 'VERSION');
+  assert.deepEqual(calls.map((i) => i.command), ['ADD', 'DEL', 'DEL']);
+  for (const inv of calls) {
+    assert.equal(inv.env.TRACEPARENT, undefined, `${inv.command}: no TRACEPARENT in the plugin's env`);
+    assert.equal(inv.parentSpanId, undefined, `${inv.command}: a root span`);
+  }
+  // And the traced run's calls had one each (what the traces above were built from).
+  for (const inv of invocations) assert.match(inv.env.TRACEPARENT ?? '', new RegExp(`^00-${inv.traceId}-[0-9a-f]{16}-01$`), `${inv.command}: containerd's TRACEPARENT`);
 });

@@ -8,7 +8,9 @@
  * that the commands it prints at the end run as printed.
  *   npm run demo -- [--pods N] [--no-tui] [--keep-journal DIR] [--runtime libcni|containerd] [--jaeger]
  * With --runtime containerd the same pods go through the kubelet's CRI calls to containerd
- * instances of the demo's own (test/support/containerd.ts), one per network.
+ * instances of the demo's own (test/support/containerd.ts), one per network: Debian's 1.6, or with
+ * --jaeger the containerd 2.x scripts/tools.sh builds, tracing to the same collector, and the demo
+ * prints the slow pod's start as one trace from its RunPodSandbox call down to each plugin.
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 with
  * collector-config/compose.yaml up), an agent exports the traces and metrics live. With --jaeger
  * the demo runs its own OpenTelemetry Collector (the shipped otel-collector.yaml) and Jaeger v2,
@@ -28,10 +30,10 @@ import type { JsonObject } from '../src/config/wrapper-entry.ts';
 import { InvocationIndex, type Invocation } from '../src/journal/invocations.ts';
 import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
-import { ensureTools, startCollector, startJaeger, toolsBuilt, waitForTraces, type Backend, type Jaeger } from '../test/support/backends.ts';
+import { ensureTools, jaegerTrace, startCollector, startJaeger, toolsBuilt, waitForTraces, type Backend, type Jaeger } from '../test/support/backends.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
-import { Containerd, containerdAvailable } from '../test/support/containerd.ts';
+import { CONTAINERD2_BIN, Containerd, containerdAvailable } from '../test/support/containerd.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
 import { scriptArgs, usageError, wholeNumber } from './script-args.ts';
@@ -45,11 +47,12 @@ bandwidth, tuning, firewall chain, in sandbox namespaces, shown in the TUI (on a
 tail lines (--no-tui, or in a pipe). The journal is kept for the commands printed at the end:
 in a new /tmp/cni-trace-demo-journal-*, or in DIR with --keep-journal.
 --runtime containerd drives the pods through containerd's CRI, as the kubelet does (default
-libcni, the test driver).
+libcni, the test driver); with --jaeger, through containerd 2.x with its tracing on: one trace
+from the CRI call down to each plugin.
 With OTEL_EXPORTER_OTLP_ENDPOINT set, an agent exports the traces and metrics as they happen.
 --jaeger runs an OpenTelemetry Collector (collector-config/otel-collector.yaml) and Jaeger v2 for
 the demo, exports to them and prints the slow and the failed pod's trace ids; the first time it
-builds both from their Go modules into .cache/tools (scripts/tools.sh, minutes).`;
+builds them and containerd 2.x from their Go modules into .cache/tools (scripts/tools.sh, minutes).`;
 const { values } = scriptArgs('demo', USAGE, { pods: { type: 'string', default: '12' }, 'no-tui': { type: 'boolean' }, 'keep-journal': { type: 'string' }, runtime: { type: 'string', default: 'libcni' }, jaeger: { type: 'boolean' } });
 const podCount = wholeNumber('demo', USAGE, '--pods', values.pods, 7);
 if (values.runtime !== 'libcni' && values.runtime !== 'containerd') usageError('demo', USAGE, `--runtime is libcni or containerd, not ${values.runtime}`);
@@ -57,7 +60,8 @@ if (process.getuid?.() !== 0) {
   console.error('demo: run as root (it creates network namespaces, links and iptables rules, and removes them after)');
   process.exit(1);
 }
-const noContainerd = values.runtime === 'containerd' ? containerdAvailable() : null;
+// With --jaeger the demo's containerd is the 2.x scripts/tools.sh builds: checked once built.
+const noContainerd = values.runtime === 'containerd' && !values.jaeger ? containerdAvailable() : null;
 if (noContainerd) {
   console.error(`demo: --runtime containerd: ${noContainerd}`);
   process.exit(1);
@@ -147,11 +151,6 @@ try {
     writeFileSync(file, JSON.stringify(lists[name]));
     return file;
   });
-  if (values.runtime === 'containerd') {
-    for (const [name, conflist] of Object.entries(lists)) {
-      containerds[name as NetName] = await Containerd.start({ dir: join(sb.dir, `cd-${name}`), conflist, pluginDirs: [bin, DEBIAN_CNI] });
-    }
-  }
   const pods = podCount;
   console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
   console.log(`driven by ${values.runtime === 'containerd' ? 'containerd\'s CRI (RunPodSandbox, StopPodSandbox, RemovePodSandbox, as the kubelet calls them)' : 'libcni in sandbox namespaces'}; web-3 is on a network with a slow plugin, web-6 finds no free address.\n`);
@@ -159,14 +158,24 @@ try {
   let jaeger: Jaeger | null = null;
   let endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (values.jaeger) {
-    if (!(await toolsBuilt())) console.log('Building the OpenTelemetry Collector and Jaeger into .cache/tools (once; scripts/tools.sh) …');
+    if (!(await toolsBuilt())) console.log('Building the OpenTelemetry Collector, Jaeger and containerd 2.x into .cache/tools (once; scripts/tools.sh) …');
     await ensureTools();
+    const missing = values.runtime === 'containerd' ? containerdAvailable(CONTAINERD2_BIN) : null;
+    if (missing) throw new Error(`--runtime containerd: ${missing}`);
     jaeger = await startJaeger(sb.dir);
     backends.push(jaeger);
     const collector = await startCollector(sb.dir, { jaeger: jaeger.otlpGrpc, nodeName: 'demo-node' });
     backends.push(collector);
     endpoint = collector.otlpHttp;
     console.log(`Jaeger v2 at ${jaeger.queryUrl}, fed by an OpenTelemetry Collector running collector-config/otel-collector.yaml.\n`);
+  }
+  if (values.runtime === 'containerd') {
+    // With Jaeger: containerd 2.x, tracing to the same collector, so each pod start is one trace
+    // from its CRI call down to each plugin. Without: Debian's 1.6 (no build, no tracing of its own).
+    const traced = endpoint && values.jaeger ? { binDir: CONTAINERD2_BIN, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'containerd', OTEL_BSP_SCHEDULE_DELAY: '200' } } : {};
+    for (const [name, conflist] of Object.entries(lists)) {
+      containerds[name as NetName] = await Containerd.start({ dir: join(sb.dir, `cd-${name}`), conflist, pluginDirs: [bin, DEBIAN_CNI], ...traced });
+    }
   }
   if (endpoint) {
     console.log(`Exporting traces and metrics to ${endpoint} (cni-trace agent) as they happen.\n`);
@@ -191,8 +200,20 @@ try {
   }
 
   // The stream: a pod every 400 ms, each living 1–2.5 s, then torn down.
+  // web-6 asks only once web-5 has the tight network's address: a runtime slow to start web-5
+  // (a containerd's first sandbox) must not let web-6 take it first.
+  let tightHeld = (): void => {};
+  const tightTaken = { promise: new Promise<void>((resolve) => { tightHeld = resolve; }), resolve: () => tightHeld() };
   lives = Array.from({ length: pods }, async (_, i) => {
+    try {
+      await life(i);
+    } finally {
+      if (i === 5) tightTaken.resolve();
+    }
+  });
+  async function life(i: number): Promise<void> {
     if (!(await pause(i * 400))) return;
+    if (i === 6) await tightTaken.promise;
     const name: NetName = i === 3 ? 'slow' : i === 5 || i === 6 ? 'tight' : 'main';
     const net = nets[name];
     const linger = i === 5 ? 3000 : 1000 + (i % 4) * 500; // web-5 holds the tight network's one address while web-6 asks
@@ -203,6 +224,7 @@ try {
         portMappings: name === 'main' ? [{ protocol: 'TCP', containerPort: 80, hostPort: 31000 + i }] : [],
         annotations: { 'kubernetes.io/ingress-bandwidth': '8M', 'kubernetes.io/egress-bandwidth': '8M' },
       });
+      if (i === 5) tightTaken.resolve();
       await pause(linger);
       if (run.id) {
         await cd.stop(run.id);
@@ -218,9 +240,10 @@ try {
       path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, 'cache'),
     };
     await runDriver('add', call);
+    if (i === 5) tightTaken.resolve();
     await pause(linger);
     await runDriver('del', call);
-  });
+  }
   await Promise.all(lives);
   // Ctrl-C: the signal handler tears down, cleans up and exits; nothing is kept or suggested.
   if (stopping.signal.aborted) await new Promise(() => {});
@@ -281,6 +304,7 @@ async function summaryForJaeger(jaeger: Jaeger, invocations: readonly Invocation
   for (const [what, inv] of [['the slow pod', slowest], ['the failed pod', failed]] as const) {
     if (inv) process.stdout.write(`- ${what}, ${inv.command} of ${inv.pod.namespace}/${inv.pod.name}: trace ${inv.traceId} — ${jaeger.queryUrl}/api/traces/${inv.traceId}\n`);
   }
+  if (slowest && Object.keys(containerds).length > 0) await oneTrace(jaeger, slowest);
   // Built from its Go module, Jaeger has no UI assets (docs/decisions.md 30): the query API is what there is.
   process.stdout.write('(Jaeger\'s query API; the UI is in the compose stack\'s Jaeger image, where the same ids open the traces.)\n');
   if (process.stdin.isTTY && !useTui) {
@@ -288,6 +312,25 @@ async function summaryForJaeger(jaeger: Jaeger, invocations: readonly Invocation
     await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
     process.stdin.pause();
   }
+}
+
+/** containerd 2.x traced too: the slow pod's start as one trace, from its CRI call to each plugin. */
+async function oneTrace(jaeger: Jaeger, inv: Invocation): Promise<void> {
+  const rpc = 'runtime.v1.RuntimeService/RunPodSandbox';
+  const end = Date.now() + 15_000;
+  let trace = await jaegerTrace(jaeger.queryUrl, inv.traceId);
+  while (!trace?.spans.some((s) => s.operationName === rpc) && Date.now() < end) {
+    await sleep(200);
+    trace = await jaegerTrace(jaeger.queryUrl, inv.traceId);
+  }
+  if (!trace?.spans.some((s) => s.operationName === rpc)) {
+    process.stdout.write(`containerd's spans of ${inv.pod.name}'s start did not reach Jaeger (trace ${inv.traceId}).\n`);
+    return;
+  }
+  const services = new Set(trace.spans.map((s) => trace.processes[s.processID]?.serviceName));
+  process.stdout.write(`\nOne trace from the kubelet's call to each plugin: RunPodSandbox of ${inv.pod.namespace}/${inv.pod.name}, trace ${inv.traceId}\n`
+    + `  ${trace.spans.length} spans from ${[...services].join(' and ')}: ${rpc} → cri.sandbox.run → cni.setup_pod_network → cni.Setup → go-cni's span for the network → CNI ADD → a span per plugin\n`
+    + `  ${jaeger.queryUrl}/api/traces/${inv.traceId}\n`);
 }
 
 function summaryForExport(invocations: readonly Invocation[]): void {

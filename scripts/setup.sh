@@ -4,7 +4,7 @@
 # podman + runc, containerd (its CRI plugin; the tests start their own, never the package's unit),
 # busybox for the podman and sandbox images, tmux, gcc + libc6-dev for the nested-call shim
 # (wrapper/nested-shim.c, compiled static by the build); Prometheus's binary, unpacked, for the
-# dashboard tests), the collector and Jaeger (scripts/tools.sh), Node/npm if missing, and the npm
+# dashboard tests), the collector, Jaeger and containerd 2.x (scripts/tools.sh), Node/npm if missing, and the npm
 # packages (which pin Node 24 for this project and build dist/). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ if [ ! -x .cache/prometheus/usr/bin/prometheus ]; then
 fi
 
 # The real trace backends for the end-to-end tests and `npm run demo -- --jaeger`: the
-# OpenTelemetry Collector (collector-config/builder-config.yaml) and Jaeger v2, built pinned from
+# OpenTelemetry Collector (collector-config/builder-config.yaml), Jaeger v2 and containerd 2.x, built pinned from
 # their Go modules into .cache/tools/ (minutes the first time; nothing when already built).
 bash scripts/tools.sh >/dev/null
 

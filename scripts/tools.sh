@@ -5,6 +5,8 @@
 #                      collector-config/builder-config.yaml (the shipped configs' components)
 #   jaeger             Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger): all-in-one on the
 #                      collector, memory storage, query API; the published module has no UI assets
+#   containerd/        containerd 2.x (github.com/containerd/containerd/v2): containerd (CRI built
+#                      in), containerd-shim-runc-v2 and ctr, with the tags that need no C library
 # A binary is reused while the pins it was built from (kept beside it in NAME.pin) are unchanged.
 # Go's module and build caches in $HOME make a rebuild after a clean clone quick; the first build
 # on a machine takes minutes (README, "Traces in Jaeger"). Needs Go ≥ 1.25 and the Go module proxy.
@@ -16,6 +18,9 @@ cd "$(dirname "$0")/.."
 BUILDER_VERSION=v0.159.0 # the release of every component in builder-config.yaml
 JAEGER_VERSION=v1.75.0   # the Go module's tag of Jaeger v2.12.0
 JAEGER_V2=v2.12.0
+CONTAINERD_VERSION=v2.4.2 # its go.mod: go-cni v1.1.14, libcni v1.3.1 (passes TRACEPARENT)
+# Makefile's defaults plus the snapshotters that need C libraries (btrfs) or a device set-up.
+CONTAINERD_TAGS="urfave_cli_no_docs no_btrfs no_devmapper no_zfs"
 
 tools=$PWD/.cache/tools
 mkdir -p "$tools/bin"
@@ -25,10 +30,11 @@ flock 9
 
 collector_pin="builder $BUILDER_VERSION, manifest $(sha256sum collector-config/builder-config.yaml | cut -c1-64)"
 jaeger_pin="jaeger $JAEGER_VERSION ($JAEGER_V2)"
+containerd_pin="containerd $CONTAINERD_VERSION, tags $CONTAINERD_TAGS"
 current() { [ -x "$tools/bin/$1" ] && [ "$(cat "$tools/bin/$1.pin" 2>/dev/null)" = "$2" ]; }
 
 if [ "${1:-}" = --check ]; then
-  current otelcol-cni-trace "$collector_pin" && current jaeger "$jaeger_pin"
+  current otelcol-cni-trace "$collector_pin" && current jaeger "$jaeger_pin" && current containerd/containerd "$containerd_pin"
   exit
 fi
 
@@ -72,5 +78,23 @@ EOF
   took jaeger "$start"
 fi
 
+if ! current containerd/containerd "$containerd_pin"; then
+  start=$SECONDS
+  echo "tools: building containerd $CONTAINERD_VERSION into .cache/tools …" >&2
+  # A dir of its own: the tests put it first on containerd's PATH, which is where containerd
+  # looks for its shim.
+  rm -rf "$tools/bin/containerd" && mkdir -p "$tools/bin/containerd"
+  pkg=github.com/containerd/containerd/v2
+  ld="-X $pkg/version.Version=$CONTAINERD_VERSION -X $pkg/version.Package=$pkg"
+  GOBIN=$tools/bin/containerd go install -trimpath -tags "$CONTAINERD_TAGS" -ldflags "$ld" \
+    "$pkg/cmd/containerd@$CONTAINERD_VERSION" "$pkg/cmd/ctr@$CONTAINERD_VERSION"
+  # The shim as the Makefile builds it: static, without the gRPC server.
+  CGO_ENABLED=0 GOBIN=$tools/bin/containerd go install -trimpath -tags "$CONTAINERD_TAGS no_grpc" -ldflags "$ld" \
+    "$pkg/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION"
+  echo "$containerd_pin" >"$tools/bin/containerd/containerd.pin"
+  took containerd "$start"
+fi
+
 echo "$tools/bin/otelcol-cni-trace"
 echo "$tools/bin/jaeger"
+echo "$tools/bin/containerd/containerd"

@@ -136,3 +136,28 @@ test('with --jaeger the demo runs the collector and Jaeger, prints the slow and 
   const running = (await execa('pgrep', ['-f', join(ROOT, '.cache/tools/bin/')], { reject: false })).stdout.trim();
   assert.equal(running, '', 'no collector or Jaeger of ours left running');
 });
+
+test('--runtime containerd --jaeger: containerd 2.x traced too, the slow pod\'s start printed as one trace from RunPodSandbox to each plugin, which Jaeger has; nothing left behind', { timeout: 600_000 }, async () => {
+  await ensureTools();
+  const [before, nsBefore, dirsBefore, runBefore] = [await hostState(), netnses(), demoDirs(), existsSync('/run/containerd/s')];
+  const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '7', '--no-tui', '--runtime', 'containerd', '--jaeger'], { reject: false, timeout: 300_000, env: { NO_COLOR: '1' } });
+  const kept = /The journal is kept in (\S+) /.exec(r.stdout)?.[1];
+  if (kept?.startsWith('/tmp/cni-trace-demo-journal-')) rmSync(kept, { recursive: true, force: true });
+  assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
+  const jaegerUrl = /Jaeger v2 at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout)?.[1];
+  assert.ok(jaegerUrl, r.stdout.slice(0, 2000));
+  const slow = /- the slow pod, ADD of demo\/web-3: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
+  assert.ok(slow, r.stdout.slice(-2000));
+  const one = /One trace from the kubelet's call to each plugin: RunPodSandbox of demo\/web-3, trace ([0-9a-f]{32})\n {2}(\d+) spans from (.+): runtime\.v1\.RuntimeService\/RunPodSandbox → /.exec(r.stdout);
+  assert.ok(one, r.stdout.slice(-2000));
+  assert.equal(one[1], slow, 'the slow pod\'s start is that one trace');
+  // containerd's RPC, cri.sandbox.run, cni.setup_pod_network, cni.Setup, go-cni's two attach spans; cni-trace's ADD and its 3 plugins (bridge's host-local among them).
+  assert.ok(Number(one[2]) >= 6 + 1 + 4, `${one[2]} spans`);
+  assert.deepEqual(one[3]!.split(' and ').sort(), ['cni-trace', 'containerd']);
+  await assert.rejects(fetch(`${jaegerUrl}/api/services`), 'Jaeger stopped with the demo');
+  const running = (await execa('pgrep', ['-f', join(ROOT, '.cache/tools/bin/')], { reject: false })).stdout.trim();
+  assert.equal(running, '', 'no collector, Jaeger or containerd of ours left running');
+  const after = hostDelta(before, await hostState());
+  const added = (now: string[], then: string[]): string[] => now.filter((x) => !then.includes(x));
+  assert.deepEqual([after.links, after.iptables, added(netnses(), nsBefore), added(demoDirs(), dirsBefore), existsSync('/run/containerd/s') && !runBefore], [[], [], [], [], false]);
+});

@@ -17,10 +17,10 @@ export const COLLECTOR_BIN = join(TOOLS_BIN, 'otelcol-cni-trace');
 export const JAEGER_BIN = join(TOOLS_BIN, 'jaeger');
 export const COLLECTOR_CONFIG = join(ROOT, 'collector-config/otel-collector.yaml');
 
-/** Builds the collector and Jaeger unless built from the current pins (minutes the first time on a machine). */
+/** Builds the collector, Jaeger and containerd 2.x unless built from the current pins (minutes the first time on a machine). */
 export async function ensureTools(): Promise<void> {
   const r = await execa('bash', [join(ROOT, 'scripts/tools.sh')], { reject: false, stdout: 'ignore', stderr: 'inherit', timeout: 3_600_000 });
-  if (r.exitCode !== 0) throw new Error(`scripts/tools.sh failed (exit ${r.exitCode}): the collector and Jaeger could not be built`);
+  if (r.exitCode !== 0) throw new Error(`scripts/tools.sh failed (exit ${r.exitCode}): the collector, Jaeger or containerd 2.x could not be built`);
 }
 
 /** True when scripts/tools.sh would build nothing. */

@@ -1,9 +1,10 @@
 /**
- * containerd (Debian's package, the CRI plugin built in) started by a test with its own config,
+ * containerd (Debian's 1.6 package, or the 2.x that scripts/tools.sh builds: `binDir`), the CRI
+ * plugin built in, started by a test with its own config,
  * root, state dir, socket, runc root, CNI bin_dir and conf_dir, all in one temp dir — never the
  * system's socket, unit or /var/lib/containerd. The kubelet's calls go through test/cri.
  *
- * Host state containerd 1.6 does not let us move, and how `down()` handles it:
+ * Host state containerd (1.6 and 2.x alike) does not let us move, and how `down()` handles it:
  *  - the shims' sockets are under /run/containerd/s (hard-coded): each shim removes its own on
  *    exit; /run/containerd/s and /run/containerd are removed when they did not exist before
  *    and are empty;
@@ -21,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { JsonObject } from '../../src/config/wrapper-entry.ts';
 import { criCall, type CriOutcome, type CriPod } from './cri.ts';
+import { ROOT } from './fixtures.ts';
 import { buildSandboxImage, BUSYBOX } from './oci-image.ts';
 
 /** The sandbox image's name in containerd's k8s.io namespace (containerd's `sandbox_image`). */
@@ -39,12 +41,20 @@ function onPath(cmd: string): boolean {
   });
 }
 
-/** Null when containerd's CRI can run here, else why not (a test's skip reason). */
-export function containerdAvailable(): string | null {
+/** The containerd 2.x that scripts/tools.sh builds (containerd, ctr, containerd-shim-runc-v2). */
+export const CONTAINERD2_BIN = join(ROOT, '.cache/tools/bin/containerd');
+
+/**
+ * Null when containerd's CRI can run here, else why not (a test's skip reason). With `binDir`
+ * containerd, ctr and the shim come from there (built by scripts/tools.sh before this is asked).
+ */
+export function containerdAvailable(binDir?: string): string | null {
   if (process.platform !== 'linux') return 'containerd tests need Linux';
   if (process.getuid?.() !== 0) return 'containerd tests need root';
   for (const cmd of ['containerd', 'ctr', 'containerd-shim-runc-v2', 'runc', 'ip', 'tar']) {
-    if (!onPath(cmd)) return `${cmd} not found (scripts/setup.sh installs containerd)`;
+    if (binDir && cmd !== 'runc' && cmd !== 'ip' && cmd !== 'tar') {
+      if (!existsSync(join(binDir, cmd))) return `${join(binDir, cmd)} not built (scripts/tools.sh builds it)`;
+    } else if (!onPath(cmd)) return `${cmd} not found (scripts/setup.sh installs containerd)`;
   }
   if (!existsSync(BUSYBOX)) return `${BUSYBOX} missing (install busybox-static)`;
   return null;
@@ -59,6 +69,8 @@ export interface ContainerdOptions {
   readonly pluginDirs: readonly string[];
   /** Extra environment for containerd, and so for the plugins it runs. */
   readonly env?: Record<string, string>;
+  /** Where containerd, ctr and its shim are (first on their PATH); Debian's from PATH without it. */
+  readonly binDir?: string;
 }
 
 /** One containerd with its CRI plugin, confined to `dir`. */
@@ -70,14 +82,23 @@ export class Containerd {
   private exited: Promise<void> = Promise.resolve();
   private readonly sandboxes = new Set<string>();
   private readonly netnses = new Set<string>();
-  private readonly shimRootExisted = existsSync(SHIM_ROOT);
+  /**
+   * This process's containerds alive, and whether the first of them found no shim socket dir:
+   * the last one down removes it (the demo runs three, each may finish first).
+   */
+  private static live = 0;
+  private static shimRootOurs = false;
+  private isDown = false;
 
   readonly dir: string;
   private readonly opts: ContainerdOptions;
+  /** containerd's and ctr's PATH: containerd looks its shim up there. */
+  private readonly path: string;
 
   private constructor(dir: string, opts: ContainerdOptions) {
     this.dir = dir;
     this.opts = opts;
+    this.path = opts.binDir ? `${opts.binDir}:${PATH}` : PATH;
     this.socket = join(dir, 'containerd.sock');
     this.binDir = join(dir, 'bin');
     this.confDir = join(dir, 'net.d');
@@ -86,11 +107,15 @@ export class Containerd {
   /** Writes the config, bin_dir and conf_dir, starts containerd, imports the sandbox image, waits until the CRI is ready. */
   static async start(opts: ContainerdOptions): Promise<Containerd> {
     const c = new Containerd(opts.dir, opts);
+    if (Containerd.live++ === 0) Containerd.shimRootOurs = !existsSync(SHIM_ROOT);
     try {
       c.prepare();
       await c.launch();
       const tar = await buildSandboxImage(join(c.dir, 'image'), SANDBOX_IMAGE);
-      await execa('ctr', ['-a', c.socket, '-n', 'k8s.io', 'images', 'import', '--snapshotter', 'native', tar], { env: { PATH } });
+      // 2.x's ctr imports through the transfer service, whose unpacker knows only the default
+      // snapshotter: `--local` imports in ctr itself, as 1.6's ctr (which has no such flag) does.
+      const local = opts.binDir ? ['--local'] : [];
+      await execa('ctr', ['-a', c.socket, '-n', 'k8s.io', 'images', 'import', ...local, '--snapshotter', 'native', tar], { env: { PATH: c.path } });
       c.check(await criCall(c.socket, 'image', { image: SANDBOX_IMAGE, timeout: '20s' }), 'sandbox image');
     } catch (e) {
       await c.down();
@@ -148,8 +173,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
   private async launch(): Promise<void> {
     const log = openSync(join(this.dir, 'containerd.log'), 'a');
-    const proc = spawn('containerd', ['--config', join(this.dir, 'config.toml')], {
-      stdio: ['ignore', log, log], env: { PATH, ...this.opts.env },
+    const bin = this.opts.binDir ? join(this.opts.binDir, 'containerd') : 'containerd';
+    const proc = spawn(bin, ['--config', join(this.dir, 'config.toml')], {
+      stdio: ['ignore', log, log], env: { PATH: this.path, ...this.opts.env },
     });
     closeSync(log);
     this.proc = proc;
@@ -215,6 +241,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
    * returns what went wrong.
    */
   async down(): Promise<string[]> {
+    if (this.isDown) return [];
+    this.isDown = true;
     const errors: string[] = [];
     if (this.proc && this.proc.exitCode === null) {
       const listed = await criCall(this.socket, 'list', { timeout: '20s' }).catch(() => null);
@@ -266,8 +294,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         rmSync(join(results, f), { force: true });
       }
     }
-    if (!this.shimRootExisted) {
-      for (const d of [join(SHIM_ROOT, 's'), SHIM_ROOT]) {
+    if (--Containerd.live === 0 && Containerd.shimRootOurs) {
+      // Each shim removes its socket as it exits, which may be just after containerd did.
+      const shimSockets = join(SHIM_ROOT, 's');
+      for (let end = Date.now() + 5_000; existsSync(shimSockets) && readdirSync(shimSockets).length > 0 && Date.now() < end;) await sleep(50);
+      for (const d of [shimSockets, SHIM_ROOT]) {
         try {
           rmdirSync(d);
         } catch { /* absent, or in use by another containerd */ }

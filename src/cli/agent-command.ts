@@ -14,6 +14,7 @@ const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }
 for (const s of Object.values(SETTINGS)) options[s.flag] = s.flag === 'disabled' ? { type: 'boolean' } : { type: 'string', ...('repeat' in s ? { multiple: true } : {}) };
 
 export const agent: CliCommand = {
+  examples: ['cni-trace agent --endpoint http://collector:4318', 'cni-trace agent --once', 'cni-trace agent --status'],
   get help() { return agentHelp(); },
   options,
   run: (values) => agentCommand(values),

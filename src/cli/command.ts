@@ -19,15 +19,17 @@ import { asRoot, fail, usage } from './errors.ts';
 export { asRoot, explainFsError, fail, usage } from './errors.ts';
 
 export interface CliCommand {
-  /** The whole `--help` text. */
+  /** The `--help` text: the usage line, what it does, its flags. */
   readonly help: string;
+  /** Command lines that work as written, printed under "Examples:" after the help. */
+  readonly examples: readonly string[];
   readonly options: ParseArgsOptionsConfig;
   readonly positionals?: boolean;
   /** Runs the command; a number is the exit code (otherwise the process's own). */
   run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): void | Promise<number | void>;
 }
 
-/** The node's places, as the DaemonSet and the README set them up. */
+/** The node's places, as the DaemonSet and docs/operations.md set them up. */
 export const NODE_DEFAULTS = {
   journal: DEFAULTS.journalDir, binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', stateDir: SETTINGS.stateDir.default,
 } as const;

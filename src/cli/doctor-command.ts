@@ -4,6 +4,7 @@ import { colourWanted, NODE_DEFAULTS, type CliCommand } from './command.ts';
 import { doctor as runChecks, renderChecks } from './doctor.ts';
 
 export const doctor: CliCommand = {
+  examples: ['cni-trace doctor', 'cni-trace doctor --bin-dir /host/opt/cni/bin --conf-dir /host/etc/cni/net.d --json'],
   help: `Usage: cni-trace doctor [--bin-dir DIR]... [--conf-dir DIR] [--journal DIR] [--state-dir DIR]
                         [--endpoint URL | --no-collector] [--json]
 

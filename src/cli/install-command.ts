@@ -6,6 +6,7 @@ import { BACKUP_DIR, keepWrapped, restoreConfDir, runtimeConflist, wrapInConfDir
 import { installPlugin, pluginFiles } from './install.ts';
 
 export const install: CliCommand = {
+  examples: ['cni-trace install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d', 'cni-trace install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d --watch'],
   help: `Usage: cni-trace install --bin-dir DIR [--conf-dir DIR [--conflist NAME] [--journal-dir DIR] [--watch]]
 
 Installs the plugin as DIR/cni-trace (atomically, mode 0755): the self-contained executable
@@ -41,6 +42,7 @@ fighting, with a warning, a watcher that rewrites it back each time.`,
 };
 
 export const uninstall: CliCommand = {
+  examples: ['cni-trace uninstall --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d'],
   help: `Usage: cni-trace uninstall --bin-dir DIR --conf-dir DIR
 
 Puts the original conflist back byte for byte (where it is still wrapped; one an installer

@@ -9,28 +9,8 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { VERSION } from '../product.ts';
 import { closest } from '../spelling.ts';
-import type { CliCommand } from './command.ts';
+import { COMMANDS, helpText } from './commands.ts';
 import { explainFsError, fail, usage } from './errors.ts';
-
-interface Entry {
-  readonly summary: string;
-  readonly load: () => Promise<CliCommand>;
-  /** Long-running and fast-allocating: re-exec with a sized heap (below). */
-  readonly sizedHeap?: boolean;
-}
-
-const COMMANDS: Record<string, Entry> = {
-  wrap: { summary: 'turn an ordinary conflist into the cni-trace form', load: async () => (await import('./wrap-command.ts')).wrap },
-  unwrap: { summary: 'give the original conflist back', load: async () => (await import('./wrap-command.ts')).unwrap },
-  install: { summary: 'put the plugin into a CNI bin dir, wrap the node\'s conflist (and keep it wrapped)', load: async () => (await import('./install-command.ts')).install },
-  uninstall: { summary: 'restore the original conflist and remove the plugin', load: async () => (await import('./install-command.ts')).uninstall },
-  doctor: { summary: 'check a node\'s set-up and say how to fix what is wrong', load: async () => (await import('./doctor-command.ts')).doctor },
-  tail: { summary: 'print recorded invocations (one line or JSON object each)', load: async () => (await import('./tail-command.ts')).tail },
-  show: { summary: 'one invocation as a waterfall with all its details', load: async () => (await import('./show-command.ts')).show },
-  stats: { summary: 'latency percentiles per plugin and command, the slowest calls', load: async () => (await import('./stats-command.ts')).stats },
-  tui: { summary: 'the live view: what runs now, what was slow, what failed and why', load: async () => (await import('./tui-command.ts')).tui, sizedHeap: true },
-  agent: { summary: 'export the journal as OpenTelemetry traces (OTLP/HTTP)', load: async () => (await import('./agent-command.ts')).agent, sizedHeap: true },
-};
 
 const USAGE_WORDS = ['wrap FILE', 'unwrap FILE'];
 
@@ -47,7 +27,13 @@ Usage: cni-trace <command> [flags]
 Commands:
 ${rows.join('\n')}
 
-Run "cni-trace <command> --help" for a command's flags; docs/cli.md has them all.`;
+Run "cni-trace <command> --help" for a command's flags; docs/cli.md has them all.
+
+Examples:
+  cni-trace tui
+  cni-trace tail --command ADD --status slow
+  cni-trace show --pod default/web-0
+  cni-trace doctor`;
 }
 
 /**
@@ -126,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (e) {
     parseError(name, e as Error & { code?: string }, options);
   }
-  if (parsed.values.help) return void console.log(command.help);
+  if (parsed.values.help) return void console.log(helpText(command));
   try {
     const code = await command.run(parsed.values, parsed.positionals);
     if (typeof code === 'number') process.exitCode = code;

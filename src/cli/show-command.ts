@@ -4,6 +4,7 @@ import { othersLine, renderInvocation, show as findShown, type ShowSelector } fr
 import { invocationJson } from './tail.ts';
 
 export const show: CliCommand = {
+  examples: ['cni-trace show --pod default/web-0', 'cni-trace show 4bf92f35 -o json'],
   help: `Usage: cni-trace show ID [--journal DIR] [--width N] [-o text|json]
        cni-trace show --pod [NS/]NAME [selection] [--journal DIR]
        cni-trace show [selection] [--journal DIR]

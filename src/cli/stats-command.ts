@@ -4,6 +4,7 @@ import { JOURNAL_OPTION, NODE_DEFAULTS, OUTPUT_OPTIONS, outputFormat, reportRefu
 import { renderStats, statsReport } from './stats.ts';
 
 export const stats: CliCommand = {
+  examples: ['cni-trace stats --command ADD --since 1h'],
   help: `Usage: cni-trace stats [--journal DIR] [selection] [-o text|json]
 
 Per plugin and command: count, errors, p50, p95, p99 and max duration; then the

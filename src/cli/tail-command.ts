@@ -4,6 +4,7 @@ import { colourWanted, JOURNAL_OPTION, NODE_DEFAULTS, OUTPUT_OPTIONS, outputForm
 import { tail as tailJournal } from './tail.ts';
 
 export const tail: CliCommand = {
+  examples: ['cni-trace tail --command ADD --status slow', 'cni-trace tail -f --status error --since 1h'],
   help: `Usage: cni-trace tail [--journal DIR] [-f] [--last N] [selection] [-o text|wide|json]
 
 Prints one line per recorded invocation: time, command, status, duration, pod,

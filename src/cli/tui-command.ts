@@ -4,6 +4,7 @@ import { fail, JOURNAL_OPTION, NODE_DEFAULTS, requireJournal, selection, usage, 
 import { suggest } from './self.ts';
 
 export const tui: CliCommand = {
+  examples: ['cni-trace tui', 'cni-trace tui --command ADD --status slow'],
   help: `Usage: cni-trace tui [--journal DIR] [--last N] [--slow MS|DURATION] [--window DURATION]
                      [--command CMD] [--status STATUS] [--slower-than DUR] [--trace-url TEMPLATE]
 

@@ -5,9 +5,12 @@ import { writeFileAtomic } from '../fs/atomic-write.ts';
 import { explainFsError, fail, usage, type CliCommand } from './command.ts';
 import { isWrapped, parseConflist, unwrapConflist, wrapConflist } from './conflist.ts';
 
-const OPTIONS = { out: { type: 'string' }, 'in-place': { type: 'boolean' }, 'journal-dir': { type: 'string' } } as const;
+const OUTPUT = { out: { type: 'string' }, 'in-place': { type: 'boolean' } } as const;
+// unwrap has no journal to point at: --journal-dir there is a mistake to name, not to ignore.
+const OPTIONS = { ...OUTPUT, 'journal-dir': { type: 'string' } } as const;
 
 export const wrap: CliCommand = {
+  examples: ['cni-trace wrap /etc/cni/net.d/10-calico.conflist --in-place', 'cni-trace wrap 10-calico.conflist --journal-dir /var/log/cni-trace --out 10-calico.wrapped'],
   help: `Usage: cni-trace wrap FILE [--out FILE2 | --in-place] [--journal-dir DIR]
 
 Writes FILE's conflist with one cni-trace entry holding its plugins as delegates; the
@@ -19,11 +22,12 @@ replaced atomically (temp file + rename), as runtimes watch /etc/cni/net.d.`,
 };
 
 export const unwrap: CliCommand = {
+  examples: ['cni-trace unwrap /etc/cni/net.d/10-calico.conflist --in-place'],
   help: `Usage: cni-trace unwrap FILE [--out FILE2 | --in-place]
 
 Writes the original conflist back: the delegates become the plugins again.
 unwrap(wrap(x)) equals x.`,
-  options: OPTIONS, positionals: true,
+  options: OUTPUT, positionals: true,
   run: (values, positionals) => rewrite('unwrap', values, positionals),
 };
 

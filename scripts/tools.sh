@@ -9,7 +9,7 @@
 #                      in), containerd-shim-runc-v2 and ctr, with the tags that need no C library
 # A binary is reused while the pins it was built from (kept beside it in NAME.pin) are unchanged.
 # Go's module and build caches in $HOME make a rebuild after a clean clone quick; the first build
-# on a machine takes minutes (README, "Traces in Jaeger"). Needs Go ≥ 1.25 and the Go module proxy.
+# on a machine takes minutes (README, "Quick start"). Needs Go ≥ 1.25 and the Go module proxy.
 #   scripts/tools.sh          build what is missing, print the binaries' paths
 #   scripts/tools.sh --check  exit 1 if something would be built (builds nothing)
 set -euo pipefail

@@ -11,7 +11,7 @@ import type { JournalRecord } from '../src/journal/record.ts';
 import { elapsedMs, matches, parseFilterText } from '../src/view/filter.ts';
 import { SlowBaseline, slowBaseline } from '../src/view/slow.ts';
 
-/** What the TUI shows and how (README, "cni-trace tui"). Times in ms. */
+/** What the TUI shows and how (docs/tui.md). Times in ms. */
 export interface TuiConfig {
   readonly journal: string;
   readonly nodeName: string;

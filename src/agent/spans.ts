@@ -3,7 +3,7 @@
  * `CNI <COMMAND>` and one child span `<plugin> <COMMAND>` per step — with the journal's own
  * trace and span ids and its recorded times, so the ids `tail` shows are the ids Jaeger shows.
  * Attribute names follow the OpenTelemetry semantic conventions where one fits and the
- * `cni.*` namespace documented in the README otherwise. Pure: no I/O, no SDK state.
+ * `cni.*` namespace documented in docs/agent.md otherwise. Pure: no I/O, no SDK state.
  */
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime, type Link, type SpanContext } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';

@@ -12,7 +12,7 @@ import { matches, type InvocationFilter } from '../view/filter.ts';
 import { OWN_TIME, ownTime } from '../view/own-time.ts';
 import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
 
-/** The stable JSON shape of `tail --json` (README, "tail"). */
+/** The stable JSON shape of `tail --json` (docs/cli.md, "tail"). */
 export function invocationJson(inv: Invocation): Record<string, unknown> {
   return {
     traceId: inv.traceId,

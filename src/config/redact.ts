@@ -3,7 +3,7 @@
  * (camelCase, PascalCase, snake_case, kebab-case, dotted, `X-Auth-Token`, digits apart) and
  * judged on its words; values of name/value pair lists, URL user-info and credential query
  * parameters are redacted too. Everything runs without recursion: a config may be nested as
- * deep as Go's decoder takes (10,000 levels). The rule and its decisions are in the README,
+ * deep as Go's decoder takes (10,000 levels). The rule and its decisions are in docs/configuration.md,
  * "Redaction", and test/unit/redact.test.ts holds them as a table.
  */
 import { stringifyJson } from '../cni/json-text.ts';

@@ -1,5 +1,5 @@
 /**
- * The wrapper entry: the `cni-trace` plugin object a runtime sends on stdin (README,
+ * The wrapper entry: the `cni-trace` plugin object a runtime sends on stdin (docs/configuration.md,
  * "The wrapper entry"). Validated by hand rather than with zod: this runs on every CNI call
  * and zod's load time is a measurable share of the wrapper's budget (docs/decisions.md).
  * Every error names the offending field and carries code 7 (invalid network config).
@@ -74,7 +74,7 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
   for (const key of Object.keys(conf)) {
     if (!SPEC_KEYS.has(key) && !WRAPPER_KEYS.has(key) && !key.startsWith('cni.dev/')) {
       const meant = closest(key, WRAPPER_KEYS);
-      return invalid(key, `unknown key${meant ? ` (did you mean "${meant}"?)` : ''} (see the README, "Configuration")`);
+      return invalid(key, `unknown key${meant ? ` (did you mean "${meant}"?)` : ''} (see docs/configuration.md)`);
     }
   }
   const delegates = conf.delegates;

@@ -133,7 +133,7 @@ export const STYLES: ReadonlyArray<(words: readonly string[]) => string> = [
   (w) => w.join('_'), (w) => w.join('_').toUpperCase(), (w) => w.join('-'), (w) => w.join('.'),
   (w) => w.map((x) => x[0]!.toUpperCase() + x.slice(1)).join('-'), // header style
 ];
-/** Credential names as words (README, "Redaction"). */
+/** Credential names as words (docs/configuration.md, "Redaction"). */
 export const CREDENTIAL_NAMES: ReadonlyArray<readonly string[]> = [
   ['password'], ['db', 'password'], ['api', 'key'], ['basic', 'auth'], ['proxy', 'auth'], ['x', 'auth'], ['ssh', 'keys'], ['jwt'], ['creds'], ['dsn'],
   ['access', 'token'], ['client', 'secret'], ['authorization'], ['authentication'], ['private', 'key'], ['session', 'id'], ['tls', 'key'], ['psk'], ['cookie'], ['bearer'],

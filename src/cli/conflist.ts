@@ -1,5 +1,5 @@
 /**
- * Wrapping an ordinary conflist into the cni-trace form and back (README, "The wrapper
+ * Wrapping an ordinary conflist into the cni-trace form and back (docs/configuration.md, "The wrapper
  * entry"). Pure functions over JSON; the CLI does the file I/O. zod validates the input
  * here, off the hot path.
  */

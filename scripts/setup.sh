@@ -4,7 +4,7 @@
 # podman + runc, containerd (its CRI plugin; the tests start their own, never the package's unit),
 # busybox for the podman and sandbox images, tmux, gcc + libc6-dev for the nested-call shim
 # (wrapper/nested-shim.c, compiled static by the build); Prometheus's binary, unpacked, for the
-# dashboard tests), the collector and Jaeger (scripts/tools.sh), Node/npm if missing, and the npm
+# dashboard tests), the collector, Jaeger and the current CNI plugins (scripts/tools.sh), Node/npm if missing, and the npm
 # packages (which pin Node 24 for this project and build dist/). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +35,9 @@ if [ ! -x .cache/prometheus/usr/bin/prometheus ]; then
 fi
 
 # The real trace backends for the end-to-end tests and `npm run demo -- --jaeger`: the
-# OpenTelemetry Collector (collector-config/builder-config.yaml) and Jaeger v2, built pinned from
-# their Go modules into .cache/tools/ (minutes the first time; nothing when already built).
+# OpenTelemetry Collector (collector-config/builder-config.yaml) and Jaeger v2, and the current
+# containernetworking/plugins release beside Debian's, built pinned from their Go modules into
+# .cache/tools/ (minutes the first time; nothing when already built).
 bash scripts/tools.sh >/dev/null
 
 # bandwidth's ifb devices need the module; it is loaded on demand on most kernels.

@@ -63,6 +63,8 @@ export interface DriverCall {
   readonly traceparent?: string;
   /** Default Debian's libcni. */
   readonly libcni?: DriverLibcni;
+  /** gc: the attachments the runtime still holds (libcni's GCArgs.ValidAttachments). */
+  readonly validAttachments?: ReadonlyArray<{ containerID: string; ifname: string }>;
 }
 
 export interface DriverRun {
@@ -71,8 +73,11 @@ export interface DriverRun {
   readonly stderr: string;
 }
 
-/** Runs one libcni operation ("add", "check", "del", "version") and returns its outcome. */
-export async function runDriver(command: 'add' | 'check' | 'del' | 'version', call: DriverCall): Promise<DriverRun> {
+/** A libcni operation; gc and status (CNI 1.1) only through the upstream build (libcni ≥ 1.2). */
+export type DriverCommand = 'add' | 'check' | 'del' | 'version' | 'gc' | 'status';
+
+/** Runs one libcni operation and returns its outcome. */
+export async function runDriver(command: DriverCommand, call: DriverCall): Promise<DriverRun> {
   const args = [
     '--conflist', call.conflist, '--id', call.id, '--ifname', call.ifname ?? 'eth0',
     '--path', call.path.join(':'), '--cache-dir', call.cacheDir,
@@ -81,6 +86,7 @@ export async function runDriver(command: 'add' | 'check' | 'del' | 'version', ca
     ...(call.capArgs ? ['--cap-args', JSON.stringify(call.capArgs)] : []),
     ...(call.timeout ? ['--timeout', call.timeout] : []),
     ...(call.traceparent ? ['--traceparent', call.traceparent] : []),
+    ...(call.validAttachments ? ['--valid-attachments', JSON.stringify(call.validAttachments)] : []),
     command,
   ];
   const res = await execa(await driverPath(call.libcni), args, { reject: false, env: call.env ?? {}, extendEnv: true });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian or Ubuntu machine, as root: the Debian packages the plugin's
-# tests and demo use (real CNI plugins, iptables, Go + libcni source for the test runtime,
+# tests and demo use (real CNI plugins, dnsmasq's binary as the DHCP server of the dhcp plugin's
+# test (dnsmasq-base: no service is started), iptables, Go + libcni source for the test runtime,
 # podman + runc, containerd (its CRI plugin; the tests start their own, never the package's unit),
 # busybox for the podman and sandbox images, tmux, gcc + libc6-dev for the nested-call shim
 # (wrapper/nested-shim.c, compiled static by the build); Prometheus's binary, unpacked, for the
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(containernetworking-plugins iptables golang-go golang-github-appc-cni-dev podman runc containerd busybox-static tmux iproute2 util-linux gcc libc6-dev)
+packages=(containernetworking-plugins dnsmasq-base iptables golang-go golang-github-appc-cni-dev podman runc containerd busybox-static tmux iproute2 util-linux gcc libc6-dev)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()

@@ -20,10 +20,11 @@ import { comparableRun, ipamFiles, normalise } from '../support/observe.ts';
 import { restoreIptables, Sandbox, iptablesState } from '../support/sandbox.ts';
 import { assertTraceShape, exportedSpans, journalInvocations } from '../support/trace-shape.ts';
 
+// Built (or found) before the sandbox exists: a failed build leaves nothing behind.
+const gen = await currentPlugins();
 const sb = new Sandbox('cni11');
 const bin = join(sb.dir, 'bin');
 const journal = join(sb.dir, 'journal');
-const gen = await currentPlugins();
 const ids = { valid: `gc-${sb.id}-valid`, stale: `gc-${sb.id}-stale`, uncached: `gc-${sb.id}-uncached` };
 const DELEGATES = ['bridge', 'portmap', 'bandwidth', 'tuning', 'firewall'];
 

@@ -19,10 +19,11 @@ import { assertTraceShape, exportedSpans, journalInvocations } from '../support/
 import { keepSysctl, restoreIptables, Sandbox } from '../support/sandbox.ts';
 import { execa } from 'execa';
 
+// Built (or found) before the sandbox exists: a failed build leaves nothing behind.
+const current = await currentPlugins();
 const sb = new Sandbox('transparency');
 const bin = join(sb.dir, 'bin');
 let run = 0;
-const current = await currentPlugins();
 
 before(async () => {
   installCniTrace(bin);

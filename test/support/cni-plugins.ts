@@ -37,3 +37,9 @@ export async function currentPlugins(): Promise<PluginGeneration> {
   current = { label: version, dir, libcni: 'upstream', versions: ['1.0.0', '1.1.0'] };
   return current;
 }
+
+/** The current plugins when scripts/tools.sh has built them (it builds nothing here), else Debian's. */
+export async function newestBuiltPlugins(): Promise<PluginGeneration> {
+  const built = await execa('bash', [join(ROOT, 'scripts/tools.sh'), '--check', 'cni-plugins'], { reject: false });
+  return built.exitCode === 0 ? currentPlugins() : DEBIAN_PLUGINS;
+}

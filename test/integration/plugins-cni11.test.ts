@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { CLI } from '../support/agent-process.ts';
 import { fullBridgeChain, writeConflists } from '../support/chains.ts';
-import { currentPlugins } from '../support/cni-plugins.ts';
+import { currentPlugins, DEBIAN_PLUGINS } from '../support/cni-plugins.ts';
 import { runDriver, type DriverCall } from '../support/driver.ts';
 import { installCniTrace } from '../support/fixtures.ts';
 import { comparableRun, ipamFiles, normalise } from '../support/observe.ts';
@@ -123,4 +123,29 @@ test('the agent exports STATUS and GC as traces, a span per delegate', async () 
   assert.ok(gc);
   assert.deepEqual(spans.filter((s) => s.parentSpanId === gc.spanId).map((s) => s.name).sort(), DELEGATES.map((p) => `${p} GC`).sort());
   assert.ok(spans.some((s) => s.name === 'CNI STATUS'));
+});
+
+/**
+ * Where the generations differ and cni-trace is not transparent (decision 32): libcni ≥ 1.2 sends
+ * STATUS and GC to every plugin of a 1.1.0 list whatever it speaks, and 1.1.1's skel fails them
+ * ("missing containerID", code 3); cni-trace asks each delegate's VERSION and skips those without
+ * 1.1.0, so the wrapped list succeeds. A runtime that gates readiness on STATUS sees the two differ.
+ */
+test('Debian 1.1.1 plugins under a 1.1.0 list: bare STATUS and GC fail with code 3, wrapped they succeed with every delegate skipped', async () => {
+  const spec = fullBridgeChain(sb, join(sb.dir, 'ipam-debian'), '1.1.0');
+  const debianJournal = join(sb.dir, 'journal-debian');
+  const files = writeConflists(sb, spec, debianJournal, '-debian');
+  const call = (conflist: string): DriverCall => ({ conflist, id: '', path: [bin, DEBIAN_PLUGINS.dir], cacheDir: join(sb.dir, 'cache-debian'), libcni: 'upstream' });
+  for (const command of ['status', 'gc'] as const) {
+    const bare = await runDriver(command, call(files.bare));
+    const wrapped = await runDriver(command, call(files.wrapped));
+    assert.deepEqual([bare.outcome.ok, bare.outcome.error?.code, bare.outcome.error?.msg], [false, 3, 'missing containerID'], `bare ${command}`);
+    assert.equal(wrapped.outcome.ok, true, `wrapped ${command}`);
+  }
+  const invs = journalInvocations(debianJournal);
+  assert.deepEqual(invs.map((i) => `${i.command} ${i.status}`), ['STATUS ok', 'GC ok']);
+  for (const inv of invs) {
+    assert.deepEqual(inv.steps.map((s) => `${s.plugin} ${s.status}`), DELEGATES.map((p) => `${p} skipped`));
+    for (const step of inv.steps) assert.match(step.skipped ?? '', /does not support CNI 1\.1\.0/);
+  }
 });

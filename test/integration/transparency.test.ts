@@ -110,6 +110,8 @@ const CHAINS = new Map<PluginGeneration, Chains>([
     ['a 0.3.1 conflist', (d) => olderChain(sb, d, '0.3.1')],
     ['a 0.4.0 conflist', (d) => olderChain(sb, d, '0.4.0')],
     ['loopback alone', () => loopbackChain(sb)],
+    // The generations differ: 1.1.1 speaks up to 1.0.0, and refuses a list of today.
+    ['a 1.1.0 conflist, which 1.1.1 refuses', (d) => fullBridgeChain(sb, d, '1.1.0'), false],
     ...mainPlugins('1.0.0', false),
   ]],
   [current, [

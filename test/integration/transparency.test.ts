@@ -5,7 +5,9 @@
  * container id, network name and bridge, one after the other, so even the iptables rules
  * (named from those) must match line for line. It runs over both plugin generations
  * (test/support/cni-plugins.ts): Debian's 1.1.1 under Debian's libcni, and the current release
- * under the upstream libcni with 1.0.0 and 1.1.0 conflists.
+ * under the upstream libcni with 1.0.0 and 1.1.0 conflists. The runtime and its plugins run in a
+ * netns of the test's that stands for the node ("host" below): its links, rules and qdiscs are
+ * this test's alone, whatever else runs on the machine, and the real host is never touched.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -16,30 +18,28 @@ import { installCniTrace, installFixtures } from '../support/fixtures.ts';
 import { failingChain, fullBridgeChain, hostDeviceChain, kernelMakes, loopbackChain, masterChain, olderChain, ptpChain, ptpMetaChain, writeConflists, type ChainSpec } from '../support/chains.ts';
 import { comparableRun, containerState, hostDelta, hostState, ipamFiles, normalise } from '../support/observe.ts';
 import { assertTraceShape, exportedSpans, journalInvocations } from '../support/trace-shape.ts';
-import { keepSysctl, restoreIptables, Sandbox } from '../support/sandbox.ts';
+import { restoreIptables, Sandbox } from '../support/sandbox.ts';
 import { execa } from 'execa';
 
 // Built (or found) before the sandbox exists: a failed build leaves nothing behind.
 const current = await currentPlugins();
 const sb = new Sandbox('transparency');
 const bin = join(sb.dir, 'bin');
+/** The node: everything the plugins make outside the container goes there, and goes with it. */
+const node = await sb.netns('node');
 let run = 0;
 
-before(async () => {
+before(() => {
   installCniTrace(bin);
   installFixtures(bin, ['fx-fail']);
-  const restoreForward = await keepSysctl('net.ipv4.ip_forward');
-  const baseline = await hostState();
-  sb.onCleanup(async () => {
-    await restoreIptables(baseline.iptables);
-    await restoreForward();
-  });
 });
 after(() => sb.cleanup());
 
 interface Observation {
   add: unknown; addContainer: unknown; addHost: unknown; addIpam: unknown;
   check: unknown; del: unknown; delHost: unknown; delIpam: unknown; stderr: string[];
+  /** The links the plugins make on the node (a bridge), not the test (masters). */
+  pluginLinks: string[];
 }
 
 /** The wrapped chains by network name, for the journal's checks. */
@@ -51,8 +51,7 @@ async function observe(kind: 'bare' | 'wrapped', gen: PluginGeneration, make: (i
   const ipamDir = join(sb.dir, `ipam-${kind}-${n}`);
   const spec = make(ipamDir);
   if (kind === 'wrapped') wrappedSpecs.set(spec.conflist.name as string, spec);
-  spec.links.forEach((l) => sb.ownLink(l));
-  await spec.setup?.();
+  await spec.setup?.(node);
   const files = writeConflists(sb, spec, journalOf(gen), `-${kind}-${n}`);
   const netns = await sb.netns(`${kind[0]}${n}`);
   const id = `ctr-${sb.id}-${spec.label.length}`;
@@ -60,25 +59,25 @@ async function observe(kind: 'bare' | 'wrapped', gen: PluginGeneration, make: (i
     conflist: kind === 'bare' ? files.bare : files.wrapped, netns, id,
     args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=ns-${sb.id};K8S_POD_NAME=web-${n};K8S_POD_UID=uid-${sb.id};K8S_POD_INFRA_CONTAINER_ID=${id}`,
     ...(spec.capArgs ? { capArgs: spec.capArgs } : {}),
-    path: [bin, gen.dir], cacheDir: join(sb.dir, `cache-${kind}-${n}`), libcni: gen.libcni,
+    path: [bin, gen.dir], cacheDir: join(sb.dir, `cache-${kind}-${n}`), libcni: gen.libcni, hostNetns: node,
   };
-  const before0 = await hostState();
+  const before0 = await hostState(node);
   const add = await runDriver('add', call);
   const addContainer = await containerState(netns);
-  const addHost = hostDelta(before0, await hostState());
+  const addHost = hostDelta(before0, await hostState(node));
   const addIpam = ipamFiles(ipamDir);
   const check = await runDriver('check', call);
   const del = await runDriver('del', call);
-  const delHost = hostDelta(before0, await hostState());
+  const delHost = hostDelta(before0, await hostState(node));
   const delIpam = ipamFiles(ipamDir);
   // Leave nothing for the other form's run: plugins' shared chains, the bridge, the netns.
-  await restoreIptables(before0.iptables);
-  for (const link of spec.links) await execa('ip', ['link', 'del', link], { reject: false });
+  await restoreIptables(before0.iptables, node);
+  for (const link of spec.links) await execa('nsenter', [`--net=${node}`, 'ip', 'link', 'del', link], { reject: false });
   await execa('ip', ['netns', 'del', netns.split('/').pop()!], { reject: false });
   return normalise({
     add: comparableRun(add), addContainer, addHost, addIpam,
     check: comparableRun(check), del: comparableRun(del), delHost, delIpam,
-    stderr: [add.stderr, check.stderr, del.stderr],
+    stderr: [add.stderr, check.stderr, del.stderr], pluginLinks: spec.setup ? [] : [...spec.links],
   }) as Observation;
 }
 
@@ -132,6 +131,8 @@ for (const [gen, chains] of CHAINS) {
         const bare = await observe('bare', gen, make);
         const wrapped = await observe('wrapped', gen, make);
         if (addOk !== undefined) assert.equal((bare.add as { ok: boolean }).ok, addOk, `bare ADD ${addOk ? 'succeeds' : 'fails'}: ${JSON.stringify(bare.add)}`);
+        // The plugins worked on the node netns: the bridge they made shows there.
+        if ((bare.add as { ok: boolean }).ok) for (const link of bare.pluginLinks) assert.ok((bare.addHost as { links: string[] }).links.includes(link), `${link} on the node`);
         assert.deepEqual(wrapped.add, bare.add, 'ADD outcome');
         assert.deepEqual(wrapped.addContainer, bare.addContainer, 'container after ADD');
         assert.deepEqual(wrapped.addHost, bare.addHost, 'host after ADD (links, iptables, qdiscs)');

@@ -21,8 +21,8 @@ export interface ChainSpec {
   readonly links: readonly string[];
   /** Capability args the runtime passes on every call. */
   readonly capArgs?: Record<string, unknown>;
-  /** Makes what the chain needs on the host first (a master link, a device); `links` names it for removal. */
-  readonly setup?: () => Promise<void>;
+  /** Makes what the chain needs on the host (or in the netns standing in for it) first: a master link, a device. */
+  readonly setup?: (hostNetns?: string) => Promise<void>;
 }
 
 /** bridge + host-local, portmap, bandwidth, tuning, firewall (a typical full node chain). */
@@ -108,10 +108,11 @@ export function loopbackChain(sb: Sandbox, version = '1.0.0'): ChainSpec {
 }
 
 /** A veth pair, both ends up: a master for macvlan/ipvlan/vlan, or the device host-device moves. */
-async function vethPair(name: string, peer: string): Promise<void> {
-  await execa('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', peer]);
-  await execa('ip', ['link', 'set', name, 'up']);
-  await execa('ip', ['link', 'set', peer, 'up']);
+async function vethPair(name: string, peer: string, netns?: string): Promise<void> {
+  const ip = (args: string[]): ReturnType<typeof execa> => netns ? execa('nsenter', [`--net=${netns}`, 'ip', ...args]) : execa('ip', args);
+  await ip(['link', 'add', name, 'type', 'veth', 'peer', 'name', peer]);
+  await ip(['link', 'set', name, 'up']);
+  await ip(['link', 'set', peer, 'up']);
 }
 
 const hostLocal = (sb: Sandbox, ipamDir: string, salt: number): JsonObject => ({ type: 'host-local', ranges: [[{ subnet: subnetFor(sb, salt) }]], dataDir: ipamDir });
@@ -124,7 +125,7 @@ export function masterChain(sb: Sandbox, ipamDir: string, type: 'macvlan' | 'ipv
   return {
     label: `${type} over a veth master (${version})`,
     links: [master, peer],
-    setup: () => vethPair(master, peer),
+    setup: (netns) => vethPair(master, peer, netns),
     conflist: { cniVersion: version, name: sb.name(`ct${type}`), plugins: [{ type, master, ...own, ipam: hostLocal(sb, ipamDir, 20 + ['macvlan', 'ipvlan', 'vlan'].indexOf(type)) }] },
   };
 }
@@ -136,7 +137,7 @@ export function hostDeviceChain(sb: Sandbox, ipamDir: string, version: string): 
   return {
     label: `host-device (${version})`,
     links: [device, peer],
-    setup: () => vethPair(device, peer),
+    setup: (netns) => vethPair(device, peer, netns),
     conflist: { cniVersion: version, name: sb.name('cthd'), plugins: [{ type: 'host-device', device, ipam: hostLocal(sb, ipamDir, 23) }] },
   };
 }

@@ -63,6 +63,8 @@ export interface DriverCall {
   readonly traceparent?: string;
   /** Default Debian's libcni. */
   readonly libcni?: DriverLibcni;
+  /** Runs the runtime (so its plugins) in this netns (a path) instead of the host's. */
+  readonly hostNetns?: string;
   /** gc: the attachments the runtime still holds (libcni's GCArgs.ValidAttachments). */
   readonly validAttachments?: ReadonlyArray<{ containerID: string; ifname: string }>;
 }
@@ -89,7 +91,10 @@ export async function runDriver(command: DriverCommand, call: DriverCall): Promi
     ...(call.validAttachments ? ['--valid-attachments', JSON.stringify(call.validAttachments)] : []),
     command,
   ];
-  const res = await execa(await driverPath(call.libcni), args, { reject: false, env: call.env ?? {}, extendEnv: true });
+  const driver = await driverPath(call.libcni);
+  const res = call.hostNetns
+    ? await execa('nsenter', [`--net=${call.hostNetns}`, driver, ...args], { reject: false, env: call.env ?? {}, extendEnv: true })
+    : await execa(driver, args, { reject: false, env: call.env ?? {}, extendEnv: true });
   if (res.exitCode !== 0) throw new Error(`cnidrv ${command} failed to run (exit ${res.exitCode}): ${res.stderr}`);
   return { outcome: JSON.parse(res.stdout) as DriverOutcome, stderr: res.stderr };
 }

@@ -15,9 +15,10 @@ export interface HostState {
   readonly qdiscs: string[];
 }
 
-export async function hostState(): Promise<HostState> {
-  const qd = await execa('tc', ['qdisc', 'show']);
-  return { links: await hostLinks(), iptables: await iptablesState(), qdiscs: qd.stdout.split('\n').filter(Boolean) };
+/** The host's links, rules and qdiscs, or those of `netns` where a test runs its plugins as on a node. */
+export async function hostState(netns?: string): Promise<HostState> {
+  const qd = netns ? await execa('nsenter', [`--net=${netns}`, 'tc', 'qdisc', 'show']) : await execa('tc', ['qdisc', 'show']);
+  return { links: await hostLinks(netns), iptables: await iptablesState(netns), qdiscs: qd.stdout.split('\n').filter(Boolean) };
 }
 
 /** What appeared on the host between two states. */

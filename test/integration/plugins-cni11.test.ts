@@ -17,7 +17,7 @@ import { currentPlugins, DEBIAN_PLUGINS } from '../support/cni-plugins.ts';
 import { runDriver, type DriverCall } from '../support/driver.ts';
 import { installCniTrace } from '../support/fixtures.ts';
 import { comparableRun, ipamFiles, normalise } from '../support/observe.ts';
-import { restoreIptables, Sandbox, iptablesState } from '../support/sandbox.ts';
+import { Sandbox } from '../support/sandbox.ts';
 import { assertTraceShape, exportedSpans, journalInvocations } from '../support/trace-shape.ts';
 
 // Built (or found) before the sandbox exists: a failed build leaves nothing behind.
@@ -27,10 +27,11 @@ const bin = join(sb.dir, 'bin');
 const journal = join(sb.dir, 'journal');
 const ids = { valid: `gc-${sb.id}-valid`, stale: `gc-${sb.id}-stale`, uncached: `gc-${sb.id}-uncached` };
 const DELEGATES = ['bridge', 'portmap', 'bandwidth', 'tuning', 'firewall'];
+/** The node the runtime and its plugins run on (as in transparency.test.ts): the real host is not touched. */
+const node = await sb.netns('node');
 
-before(async () => {
+before(() => {
   installCniTrace(bin);
-  await sb.keepHostNetwork();
 });
 after(() => sb.cleanup());
 
@@ -43,12 +44,10 @@ function held(ipamDir: string): string[] {
 async function lifecycle(kind: 'bare' | 'wrapped'): Promise<{ status: unknown; gc: unknown; heldAfterAdd: string[]; heldAfterGc: string[] }> {
   const ipamDir = join(sb.dir, `ipam-${kind}`);
   const spec = fullBridgeChain(sb, ipamDir, '1.1.0');
-  spec.links.forEach((l) => sb.ownLink(l));
   const files = writeConflists(sb, spec, journal, `-${kind}`);
   const cacheDir = join(sb.dir, `cache-${kind}`);
-  const ipt = await iptablesState();
   const call = (id: string, netns?: string): DriverCall => ({
-    conflist: kind === 'bare' ? files.bare : files.wrapped, id, path: [bin, gen.dir], cacheDir, libcni: gen.libcni,
+    conflist: kind === 'bare' ? files.bare : files.wrapped, id, path: [bin, gen.dir], cacheDir, libcni: gen.libcni, hostNetns: node,
     args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=ns-${sb.id};K8S_POD_NAME=${id}`, ...(netns ? { netns } : {}),
   });
   const nets: Record<string, string> = {};
@@ -64,8 +63,7 @@ async function lifecycle(kind: 'bare' | 'wrapped'): Promise<{ status: unknown; g
   const gc = await runDriver('gc', { ...call(''), validAttachments: [{ containerID: ids.valid, ifname: 'eth0' }] });
   const heldAfterGc = held(ipamDir);
   for (const id of [ids.valid, ids.uncached]) await runDriver('del', call(id, nets[id]));
-  await restoreIptables(ipt);
-  await execa('ip', ['link', 'del', spec.links[0]!], { reject: false });
+  await execa('nsenter', [`--net=${node}`, 'ip', 'link', 'del', spec.links[0]!], { reject: false });
   return normalise({ status: comparableRun(status), gc: comparableRun(gc), heldAfterAdd, heldAfterGc }) as never;
 }
 
@@ -135,7 +133,7 @@ test('Debian 1.1.1 plugins under a 1.1.0 list: bare STATUS and GC fail with code
   const spec = fullBridgeChain(sb, join(sb.dir, 'ipam-debian'), '1.1.0');
   const debianJournal = join(sb.dir, 'journal-debian');
   const files = writeConflists(sb, spec, debianJournal, '-debian');
-  const call = (conflist: string): DriverCall => ({ conflist, id: '', path: [bin, DEBIAN_PLUGINS.dir], cacheDir: join(sb.dir, 'cache-debian'), libcni: 'upstream' });
+  const call = (conflist: string): DriverCall => ({ conflist, id: '', path: [bin, DEBIAN_PLUGINS.dir], cacheDir: join(sb.dir, 'cache-debian'), libcni: 'upstream', hostNetns: node });
   for (const command of ['status', 'gc'] as const) {
     const bare = await runDriver(command, call(files.bare));
     const wrapped = await runDriver(command, call(files.wrapped));

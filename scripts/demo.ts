@@ -32,7 +32,8 @@ import { followJournal, readJournal } from '../src/journal/reader.ts';
 import { CLI } from '../test/support/agent-process.ts';
 import { ensureTools, jaegerTrace, startCollector, startJaeger, toolsBuilt, waitForTraces, type Backend, type Jaeger } from '../test/support/backends.ts';
 import { runDriver, type DriverCall } from '../test/support/driver.ts';
-import { DEBIAN_CNI, installCniTrace, installFixtures } from '../test/support/fixtures.ts';
+import { newestBuiltPlugins } from '../test/support/cni-plugins.ts';
+import { installCniTrace, installFixtures } from '../test/support/fixtures.ts';
 import { CONTAINERD2_BIN, Containerd, containerdAvailable } from '../test/support/containerd.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
@@ -139,6 +140,8 @@ function networks(write: (name: NetName, list: JsonObject) => string): Record<Ne
   };
 }
 
+// The current upstream plugins when scripts/tools.sh has built them (setup.sh does), else Debian's.
+const plugins = await newestBuiltPlugins();
 try {
   const bin = join(sb.dir, 'bin');
   installCniTrace(bin);
@@ -152,7 +155,7 @@ try {
     return file;
   });
   const pods = podCount;
-  console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain,`);
+  console.log(`cni-trace demo — ${pods} pods through a wrapped bridge+host-local, portmap, bandwidth, tuning, firewall chain (${plugins.label} plugins),`);
   console.log(`driven by ${values.runtime === 'containerd' ? 'containerd\'s CRI (RunPodSandbox, StopPodSandbox, RemovePodSandbox, as the kubelet calls them)' : 'libcni in sandbox namespaces'}; web-3 is on a network with a slow plugin, web-6 finds no free address.\n`);
 
   let jaeger: Jaeger | null = null;
@@ -174,7 +177,7 @@ try {
     // from its CRI call down to each plugin. Without: Debian's 1.6 (no build, no tracing of its own).
     const traced = endpoint && values.jaeger ? { binDir: CONTAINERD2_BIN, env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'containerd', OTEL_BSP_SCHEDULE_DELAY: '200' } } : {};
     for (const [name, conflist] of Object.entries(lists)) {
-      containerds[name as NetName] = await Containerd.start({ dir: join(sb.dir, `cd-${name}`), conflist, pluginDirs: [bin, DEBIAN_CNI], ...traced });
+      containerds[name as NetName] = await Containerd.start({ dir: join(sb.dir, `cd-${name}`), conflist, pluginDirs: [bin, plugins.dir], ...traced });
     }
   }
   if (endpoint) {
@@ -237,7 +240,7 @@ try {
       conflist: net.file, netns: await sb.netns(`d${i}`), id,
       args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web-${i};K8S_POD_UID=uid-${sb.id}-${i};K8S_POD_INFRA_CONTAINER_ID=${id}`,
       ...(net.capArgs ? { capArgs: { ...net.capArgs, portMappings: [{ hostPort: 31000 + i, containerPort: 80, protocol: 'tcp' }] } } : {}),
-      path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, 'cache'),
+      path: [bin, plugins.dir], cacheDir: join(sb.dir, 'cache'),
     };
     await runDriver('add', call);
     if (i === 5) tightTaken.resolve();

@@ -7,11 +7,13 @@
 #                      collector, memory storage, query API; the published module has no UI assets
 #   containerd/        containerd 2.x (github.com/containerd/containerd/v2): containerd (CRI built
 #                      in), containerd-shim-runc-v2 and ctr, with the tags that need no C library
+#   cni-plugins        containernetworking/plugins at its current release, every Linux plugin, into
+#                      .cache/tools/cni-plugins/ (a CNI_PATH dir next to Debian's 1.1.1 in /usr/lib/cni)
 # A binary is reused while the pins it was built from (kept beside it in NAME.pin) are unchanged.
 # Go's module and build caches in $HOME make a rebuild after a clean clone quick; the first build
 # on a machine takes minutes (README, "Quick start"). Needs Go ≥ 1.25 and the Go module proxy.
-#   scripts/tools.sh          build what is missing, print the binaries' paths
-#   scripts/tools.sh --check  exit 1 if something would be built (builds nothing)
+#   scripts/tools.sh [TOOL…]          build what is missing (all tools, or the named), print their paths
+#   scripts/tools.sh --check [TOOL…]  exit 1 if something would be built (builds nothing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ JAEGER_V2=v2.12.0
 CONTAINERD_VERSION=v2.4.2 # its go.mod: go-cni v1.1.14, libcni v1.3.1 (passes TRACEPARENT)
 # Makefile's defaults plus the snapshotters that need C libraries (btrfs) or a device set-up.
 CONTAINERD_TAGS="urfave_cli_no_docs no_btrfs no_devmapper no_zfs"
+CNI_PLUGINS_VERSION=v1.10.0 # github.com/containernetworking/plugins
 
 tools=$PWD/.cache/tools
 mkdir -p "$tools/bin"
@@ -31,18 +34,33 @@ flock 9
 collector_pin="builder $BUILDER_VERSION, manifest $(sha256sum collector-config/builder-config.yaml | cut -c1-64)"
 jaeger_pin="jaeger $JAEGER_VERSION ($JAEGER_V2)"
 containerd_pin="containerd $CONTAINERD_VERSION, tags $CONTAINERD_TAGS"
+cni_plugins_pin="containernetworking/plugins $CNI_PLUGINS_VERSION"
+# A tool is an executable in bin/ or a directory of them (cni-plugins), beside its NAME.pin.
 current() { [ -x "$tools/bin/$1" ] && [ "$(cat "$tools/bin/$1.pin" 2>/dev/null)" = "$2" ]; }
 
-if [ "${1:-}" = --check ]; then
-  current otelcol-cni-trace "$collector_pin" && current jaeger "$jaeger_pin" && current containerd/containerd "$containerd_pin"
-  exit
+check=false
+[ "${1:-}" = --check ] && { check=true; shift; }
+all=(otelcol-cni-trace jaeger containerd cni-plugins)
+wanted=("$@")
+((${#wanted[@]})) || wanted=("${all[@]}")
+for t in "${wanted[@]}"; do
+  [[ " ${all[*]} " == *" $t "* ]] || { echo "tools: unknown tool $t (known: ${all[*]})" >&2; exit 2; }
+done
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
+pin_of() { case $1 in otelcol-cni-trace) echo "$collector_pin" ;; jaeger) echo "$jaeger_pin" ;; containerd) echo "$containerd_pin" ;; cni-plugins) echo "$cni_plugins_pin" ;; esac; }
+# Where a tool's executable is under bin/: containerd's dir also holds its shim and ctr.
+path_of() { case $1 in containerd) echo containerd/containerd ;; *) echo "$1" ;; esac; }
+
+if $check; then
+  for t in "${wanted[@]}"; do current "$(path_of "$t")" "$(pin_of "$t")" || exit 1; done
+  exit 0
 fi
 
 # -buildvcs=false: the build dirs sit inside this checkout, whose git state is not theirs to stamp.
 export GOFLAGS="-mod=mod -buildvcs=false"
 took() { echo "tools: $1 built in $((SECONDS - $2)) s" >&2; }
 
-if ! current otelcol-cni-trace "$collector_pin"; then
+if want otelcol-cni-trace && ! current otelcol-cni-trace "$collector_pin"; then
   start=$SECONDS
   echo "tools: building the OpenTelemetry Collector (builder $BUILDER_VERSION) into .cache/tools …" >&2
   GOBIN=$tools/bin go install "go.opentelemetry.io/collector/cmd/builder@$BUILDER_VERSION"
@@ -56,7 +74,7 @@ if ! current otelcol-cni-trace "$collector_pin"; then
   took otelcol-cni-trace "$start"
 fi
 
-if ! current jaeger "$jaeger_pin"; then
+if want jaeger && ! current jaeger "$jaeger_pin"; then
   start=$SECONDS
   echo "tools: building Jaeger $JAEGER_V2 into .cache/tools …" >&2
   # `go install module@version` refuses modules with replace directives, and Jaeger's has one:
@@ -78,7 +96,7 @@ EOF
   took jaeger "$start"
 fi
 
-if ! current containerd/containerd "$containerd_pin"; then
+if want containerd && ! current containerd/containerd "$containerd_pin"; then
   start=$SECONDS
   echo "tools: building containerd $CONTAINERD_VERSION into .cache/tools …" >&2
   # A dir of its own: the tests put it first on containerd's PATH, which is where containerd
@@ -95,6 +113,22 @@ if ! current containerd/containerd "$containerd_pin"; then
   took containerd "$start"
 fi
 
-echo "$tools/bin/otelcol-cni-trace"
-echo "$tools/bin/jaeger"
-echo "$tools/bin/containerd/containerd"
+if want cni-plugins && ! current cni-plugins "$cni_plugins_pin"; then
+  start=$SECONDS
+  echo "tools: building containernetworking/plugins $CNI_PLUGINS_VERSION into .cache/tools …" >&2
+  # Its linux_only.txt list plus the platform-neutral ones; upstream's release build is static
+  # (CGO_ENABLED=0) and stamps the version that `plugin --version` prints.
+  pkgs=()
+  for p in ipam/dhcp ipam/host-local ipam/static main/bridge main/host-device main/ipvlan main/loopback main/macvlan \
+    main/ptp main/vlan main/dummy main/tap meta/portmap meta/tuning meta/bandwidth meta/firewall meta/sbr meta/vrf; do
+    pkgs+=("github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION")
+  done
+  rm -rf "$tools/bin/cni-plugins.new" && mkdir -p "$tools/bin/cni-plugins.new"
+  CGO_ENABLED=0 GOBIN=$tools/bin/cni-plugins.new go install -trimpath \
+    -ldflags "-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" "${pkgs[@]}"
+  rm -rf "$tools/bin/cni-plugins" && mv "$tools/bin/cni-plugins.new" "$tools/bin/cni-plugins"
+  echo "$cni_plugins_pin" >"$tools/bin/cni-plugins.pin"
+  took cni-plugins "$start"
+fi
+
+for t in "${wanted[@]}"; do echo "$tools/bin/$(path_of "$t")"; done

@@ -25,6 +25,10 @@ type outcome struct {
 	DurationNs int64           `json:"durationNs"`
 }
 
+// moreCommands are the operations only a newer libcni has: test/driver/otel/cni11.go adds
+// gc and status there (libcni ≥ 1.2); Debian's 1.1.2 build knows add, check, del, version.
+var moreCommands = map[string]func(ctx context.Context, cni *libcni.CNIConfig, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error{}
+
 // withRuntimeSpan is how a tracing runtime hands its span to libcni: in the call's context,
 // not in the env. This build has no OpenTelemetry and leaves the context alone;
 // test/driver/otel/span.go replaces it.
@@ -51,7 +55,7 @@ func main() {
 	traceparent := flag.String("traceparent", "", "the runtime's span (W3C traceparent), put in libcni's context (test/driver/otel build only)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: cnidrv [flags] add|check|del|version")
+		fmt.Fprintln(os.Stderr, "usage: cnidrv [flags] add|check|del|version (upstream build: gc|status too)")
 		os.Exit(2)
 	}
 	list, err := libcni.ConfListFromFile(*conflist)
@@ -98,8 +102,12 @@ func main() {
 			out.Result, err = json.Marshal(infos)
 		}
 	default:
-		fmt.Fprintln(os.Stderr, "unknown command", flag.Arg(0))
-		os.Exit(2)
+		more, ok := moreCommands[flag.Arg(0)]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "unknown command", flag.Arg(0))
+			os.Exit(2)
+		}
+		err = more(ctx, cni, list, rt)
 	}
 	out.DurationNs = time.Since(start).Nanoseconds()
 	out.OK = err == nil

@@ -24,6 +24,7 @@ test('the demo runs a stream of pods with a slow call and a failure to find, the
   assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
   const lines = r.stdout.split('\n');
   assert.equal(lines.filter((l) => /^\d\d:\d\d:\d\d\.\d+ {2}(ADD|DEL) /.test(l)).length, 16, 'an ADD and a DEL per pod');
+  assert.match(lines[0]!, /firewall chain \(v\d+\.\d+\.\d+ plugins\)/, 'the current upstream plugins (setup.sh builds them)');
   assert.ok(lines.some((l) => /ADD +ok .*demo\/web-0 .*bridge \S+ › host-local \S+ · portmap/.test(l)), 'the full chain, with the nested IPAM call');
   assert.match(r.stdout, /- the slowest pod start: ADD of demo\/web-3, \d+\.\d+s, most of it in demo-slow-policy/);
   assert.match(r.stdout, /- the failure: ADD of demo\/web-6, in host-local \(called by bridge\): failed to allocate for range 0: no IP addresses available/);

@@ -15,17 +15,19 @@ import { freePort } from './ports.ts';
 export const TOOLS_BIN = join(ROOT, '.cache/tools/bin');
 export const COLLECTOR_BIN = join(TOOLS_BIN, 'otelcol-cni-trace');
 export const JAEGER_BIN = join(TOOLS_BIN, 'jaeger');
+/** What scripts/tools.sh builds for these backends and the CRI trace (not the CNI plugins it also builds). */
+const BACKENDS = ['otelcol-cni-trace', 'jaeger', 'containerd'];
 export const COLLECTOR_CONFIG = join(ROOT, 'collector-config/otel-collector.yaml');
 
 /** Builds the collector, Jaeger and containerd 2.x unless built from the current pins (minutes the first time on a machine). */
 export async function ensureTools(): Promise<void> {
-  const r = await execa('bash', [join(ROOT, 'scripts/tools.sh')], { reject: false, stdout: 'ignore', stderr: 'inherit', timeout: 3_600_000 });
+  const r = await execa('bash', [join(ROOT, 'scripts/tools.sh'), ...BACKENDS], { reject: false, stdout: 'ignore', stderr: 'inherit', timeout: 3_600_000 });
   if (r.exitCode !== 0) throw new Error(`scripts/tools.sh failed (exit ${r.exitCode}): the collector, Jaeger or containerd 2.x could not be built`);
 }
 
 /** True when scripts/tools.sh would build nothing. */
 export async function toolsBuilt(): Promise<boolean> {
-  return (await execa('bash', [join(ROOT, 'scripts/tools.sh'), '--check'], { reject: false })).exitCode === 0;
+  return (await execa('bash', [join(ROOT, 'scripts/tools.sh'), '--check', ...BACKENDS], { reject: false })).exitCode === 0;
 }
 
 export interface Backend {

@@ -63,6 +63,10 @@ export interface DriverCall {
   readonly traceparent?: string;
   /** Default Debian's libcni. */
   readonly libcni?: DriverLibcni;
+  /** Runs the runtime (so its plugins) in this netns (a path) instead of the host's. */
+  readonly hostNetns?: string;
+  /** gc: the attachments the runtime still holds (libcni's GCArgs.ValidAttachments). */
+  readonly validAttachments?: ReadonlyArray<{ containerID: string; ifname: string }>;
 }
 
 export interface DriverRun {
@@ -71,8 +75,11 @@ export interface DriverRun {
   readonly stderr: string;
 }
 
-/** Runs one libcni operation ("add", "check", "del", "version") and returns its outcome. */
-export async function runDriver(command: 'add' | 'check' | 'del' | 'version', call: DriverCall): Promise<DriverRun> {
+/** A libcni operation; gc and status (CNI 1.1) only through the upstream build (libcni ≥ 1.2). */
+export type DriverCommand = 'add' | 'check' | 'del' | 'version' | 'gc' | 'status';
+
+/** Runs one libcni operation and returns its outcome. */
+export async function runDriver(command: DriverCommand, call: DriverCall): Promise<DriverRun> {
   const args = [
     '--conflist', call.conflist, '--id', call.id, '--ifname', call.ifname ?? 'eth0',
     '--path', call.path.join(':'), '--cache-dir', call.cacheDir,
@@ -81,9 +88,13 @@ export async function runDriver(command: 'add' | 'check' | 'del' | 'version', ca
     ...(call.capArgs ? ['--cap-args', JSON.stringify(call.capArgs)] : []),
     ...(call.timeout ? ['--timeout', call.timeout] : []),
     ...(call.traceparent ? ['--traceparent', call.traceparent] : []),
+    ...(call.validAttachments ? ['--valid-attachments', JSON.stringify(call.validAttachments)] : []),
     command,
   ];
-  const res = await execa(await driverPath(call.libcni), args, { reject: false, env: call.env ?? {}, extendEnv: true });
+  const driver = await driverPath(call.libcni);
+  const res = call.hostNetns
+    ? await execa('nsenter', [`--net=${call.hostNetns}`, driver, ...args], { reject: false, env: call.env ?? {}, extendEnv: true })
+    : await execa(driver, args, { reject: false, env: call.env ?? {}, extendEnv: true });
   if (res.exitCode !== 0) throw new Error(`cnidrv ${command} failed to run (exit ${res.exitCode}): ${res.stderr}`);
   return { outcome: JSON.parse(res.stdout) as DriverOutcome, stderr: res.stderr };
 }

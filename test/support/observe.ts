@@ -15,9 +15,10 @@ export interface HostState {
   readonly qdiscs: string[];
 }
 
-export async function hostState(): Promise<HostState> {
-  const qd = await execa('tc', ['qdisc', 'show']);
-  return { links: await hostLinks(), iptables: await iptablesState(), qdiscs: qd.stdout.split('\n').filter(Boolean) };
+/** The host's links, rules and qdiscs, or those of `netns` where a test runs its plugins as on a node. */
+export async function hostState(netns?: string): Promise<HostState> {
+  const qd = netns ? await execa('nsenter', [`--net=${netns}`, 'tc', 'qdisc', 'show']) : await execa('tc', ['qdisc', 'show']);
+  return { links: await hostLinks(netns), iptables: await iptablesState(netns), qdiscs: qd.stdout.split('\n').filter(Boolean) };
 }
 
 /** What appeared on the host between two states. */
@@ -35,9 +36,15 @@ export async function containerState(netns: string): Promise<unknown> {
   const addrs = JSON.parse((await ns(['ip', '-j', 'addr', 'show'])).stdout) as Array<{ ifname: string; mtu: number; operstate: string; addr_info: Array<{ family: string; local: string; prefixlen: number }> }>;
   const routes = JSON.parse((await ns(['ip', '-j', 'route', 'show'])).stdout) as Array<Record<string, unknown>>;
   const somaxconn = (await ns(['cat', '/proc/sys/net/core/somaxconn'])).stdout.trim();
+  // Policy routing (sbr's rules and table, vrf's): the rules and every table but main and local.
+  const rules = JSON.parse((await ns(['ip', '-j', 'rule', 'show'])).stdout) as Array<Record<string, unknown>>;
+  const tables = (JSON.parse((await ns(['ip', '-j', 'route', 'show', 'table', 'all'])).stdout) as Array<Record<string, unknown>>)
+    .filter((r) => r.table !== undefined && r.table !== 'main' && r.table !== 'local');
   return {
     interfaces: addrs.map((a) => ({ ifname: a.ifname, mtu: a.mtu, operstate: a.operstate, addrs: a.addr_info.map((i) => `${i.family} ${i.local}/${i.prefixlen}`) })),
     routes: routes.map((r) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, scope: r.scope })),
+    rules: rules.map((r) => ({ priority: r.priority, src: r.src, srclen: r.srclen, table: r.table })),
+    tables: tables.map((r) => ({ table: r.table, dst: r.dst, gateway: r.gateway, dev: r.dev })),
     somaxconn,
   };
 }
@@ -60,7 +67,10 @@ export function ipamFiles(dir: string): Record<string, string> {
 /** Replaces what legitimately differs between two runs of the same operation. */
 export function normalise(value: unknown): unknown {
   const text = JSON.stringify(value)
-    .replace(/([0-9a-f]{2}:){5}[0-9a-f]{2}/g, '<mac>')
+    .replace(/\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b/g, '<mac>')
+    // Go's log lines (sbr's, on stderr) carry their time and printed pointers.
+    .replace(/\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2}/g, '<time>')
+    .replace(/\b0x[0-9a-f]{8,}\b/g, '<pointer>')
     .replace(/veth[0-9a-f]{8}/g, '<veth>')
     .replace(/fe80::[0-9a-f:]+/g, '<link-local>')
     .replace(/\/(var\/)?run\/netns\/[A-Za-z0-9_-]+/g, '<netns>')

@@ -69,10 +69,18 @@ export class Sandbox {
   }
 }
 
+/**
+ * A command on the host, or in `netns` (a path) standing in for the host: a test that runs its
+ * plugins in a netns of its own sees no other test's links and rules.
+ */
+function onHost(netns: string | undefined, cmd: string, args: string[], reject = true): ReturnType<typeof execa> {
+  return netns ? execa('nsenter', [`--net=${netns}`, cmd, ...args], { reject }) : execa(cmd, args, { reject });
+}
+
 /** iptables-save for nat and filter, without counters and comments of the tool: comparable text. */
-export async function iptablesState(): Promise<string[]> {
-  const tables = await Promise.all(['nat', 'filter', 'mangle'].map((t) => execa('iptables-save', ['-t', t])));
-  return tables.flatMap((r) => r.stdout.split('\n'))
+export async function iptablesState(netns?: string): Promise<string[]> {
+  const tables = await Promise.all(['nat', 'filter', 'mangle'].map((t) => onHost(netns, 'iptables-save', ['-t', t])));
+  return tables.flatMap((r) => String(r.stdout).split('\n'))
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]'));
 }
@@ -96,10 +104,10 @@ export async function inNetns(netnsPath: string, cmd: string, args: string[]): P
   return r.stdout;
 }
 
-/** Names of host links. */
-export async function hostLinks(): Promise<string[]> {
-  const r = await execa('ip', ['-j', 'link', 'show']);
-  return (JSON.parse(r.stdout) as Array<{ ifname: string }>).map((l) => l.ifname);
+/** Names of host links (or of the links in `netns`). */
+export async function hostLinks(netns?: string): Promise<string[]> {
+  const r = await onHost(netns, 'ip', ['-j', 'link', 'show']);
+  return (JSON.parse(String(r.stdout)) as Array<{ ifname: string }>).map((l) => l.ifname);
 }
 
 /** Splits an iptables-save rule into argv (handles its double-quoted comments). */
@@ -127,8 +135,8 @@ export function ruleArgs(line: string): string[] {
  * Used by clean-up to remove exactly what a test's plugins added (portmap's and firewall's
  * shared chains included, when they did not exist before the test).
  */
-export async function restoreIptables(before: readonly string[]): Promise<void> {
-  const after = await iptablesState();
+export async function restoreIptables(before: readonly string[], netns?: string): Promise<void> {
+  const after = await iptablesState(netns);
   const added = addedLines(before, after);
   let table = '';
   const rules: Array<[string, string[]]> = [];
@@ -140,10 +148,10 @@ export async function restoreIptables(before: readonly string[]): Promise<void> 
     if (line.startsWith('-A ')) rules.push([table, ruleArgs(line.slice(3))]);
     else if (line.startsWith(':')) chains.push([table, line.slice(1).split(' ')[0]!]);
   }
-  for (const [t, args] of rules.reverse()) await execa('iptables', ['-w', '-t', t, '-D', ...args], { reject: false });
+  for (const [t, args] of rules.reverse()) await onHost(netns, 'iptables', ['-w', '-t', t, '-D', ...args], false);
   for (const [t, chain] of chains) {
-    await execa('iptables', ['-w', '-t', t, '-F', chain], { reject: false });
-    await execa('iptables', ['-w', '-t', t, '-X', chain], { reject: false });
+    await onHost(netns, 'iptables', ['-w', '-t', t, '-F', chain], false);
+    await onHost(netns, 'iptables', ['-w', '-t', t, '-X', chain], false);
   }
 }
 

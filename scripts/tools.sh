@@ -9,6 +9,9 @@
 #                      in), containerd-shim-runc-v2 and ctr, with the tags that need no C library
 #   cni-plugins        containernetworking/plugins at its current release, every Linux plugin, into
 #                      .cache/tools/cni-plugins/ (a CNI_PATH dir next to Debian's 1.1.1 in /usr/lib/cni)
+#   flannel/           flannel's CNI plugin, from containernetworking/plugins v0.9.1, the last
+#                      release holding it before it moved to github.com/flannel-io/cni-plugin
+#                      (which the module proxy here refuses: docs/decisions.md 35)
 # A binary is reused while the pins it was built from (kept beside it in NAME.pin) are unchanged.
 # Go's module and build caches in $HOME make a rebuild after a clean clone quick; the first build
 # on a machine takes minutes (README, "Quick start"). Needs Go ≥ 1.25 and the Go module proxy.
@@ -24,6 +27,7 @@ CONTAINERD_VERSION=v2.4.2 # its go.mod: go-cni v1.1.14, libcni v1.3.1 (passes TR
 # Makefile's defaults plus the snapshotters that need C libraries (btrfs) or a device set-up.
 CONTAINERD_TAGS="urfave_cli_no_docs no_btrfs no_devmapper no_zfs"
 CNI_PLUGINS_VERSION=v1.10.0 # github.com/containernetworking/plugins
+FLANNEL_FROM=v0.9.1         # github.com/containernetworking/plugins/plugins/meta/flannel
 
 tools=$PWD/.cache/tools
 mkdir -p "$tools/bin"
@@ -35,21 +39,22 @@ collector_pin="builder $BUILDER_VERSION, manifest $(sha256sum collector-config/b
 jaeger_pin="jaeger $JAEGER_VERSION ($JAEGER_V2)"
 containerd_pin="containerd $CONTAINERD_VERSION, tags $CONTAINERD_TAGS"
 cni_plugins_pin="containernetworking/plugins $CNI_PLUGINS_VERSION"
+flannel_pin="flannel from containernetworking/plugins $FLANNEL_FROM"
 # A tool is an executable in bin/ or a directory of them (cni-plugins), beside its NAME.pin.
 current() { [ -x "$tools/bin/$1" ] && [ "$(cat "$tools/bin/$1.pin" 2>/dev/null)" = "$2" ]; }
 
 check=false
 [ "${1:-}" = --check ] && { check=true; shift; }
-all=(otelcol-cni-trace jaeger containerd cni-plugins)
+all=(otelcol-cni-trace jaeger containerd cni-plugins flannel)
 wanted=("$@")
 ((${#wanted[@]})) || wanted=("${all[@]}")
 for t in "${wanted[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "tools: unknown tool $t (known: ${all[*]})" >&2; exit 2; }
 done
 want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
-pin_of() { case $1 in otelcol-cni-trace) echo "$collector_pin" ;; jaeger) echo "$jaeger_pin" ;; containerd) echo "$containerd_pin" ;; cni-plugins) echo "$cni_plugins_pin" ;; esac; }
+pin_of() { case $1 in otelcol-cni-trace) echo "$collector_pin" ;; jaeger) echo "$jaeger_pin" ;; containerd) echo "$containerd_pin" ;; cni-plugins) echo "$cni_plugins_pin" ;; flannel) echo "$flannel_pin" ;; esac; }
 # Where a tool's executable is under bin/: containerd's dir also holds its shim and ctr.
-path_of() { case $1 in containerd) echo containerd/containerd ;; *) echo "$1" ;; esac; }
+path_of() { case $1 in containerd) echo containerd/containerd ;; flannel) echo flannel/flannel ;; *) echo "$1" ;; esac; }
 
 if $check; then
   for t in "${wanted[@]}"; do current "$(path_of "$t")" "$(pin_of "$t")" || exit 1; done
@@ -129,6 +134,16 @@ if want cni-plugins && ! current cni-plugins "$cni_plugins_pin"; then
   rm -rf "$tools/bin/cni-plugins" && mv "$tools/bin/cni-plugins.new" "$tools/bin/cni-plugins"
   echo "$cni_plugins_pin" >"$tools/bin/cni-plugins.pin"
   took cni-plugins "$start"
+fi
+
+if want flannel && ! current flannel/flannel "$flannel_pin"; then
+  start=$SECONDS
+  echo "tools: building flannel's CNI plugin (containernetworking/plugins $FLANNEL_FROM) into .cache/tools …" >&2
+  # A dir of its own, for a CNI_PATH entry that adds flannel and nothing else.
+  rm -rf "$tools/bin/flannel" && mkdir -p "$tools/bin/flannel"
+  CGO_ENABLED=0 GOBIN=$tools/bin/flannel go install -trimpath "github.com/containernetworking/plugins/plugins/meta/flannel@$FLANNEL_FROM"
+  echo "$flannel_pin" >"$tools/bin/flannel/flannel.pin"
+  took flannel "$start"
 fi
 
 for t in "${wanted[@]}"; do echo "$tools/bin/$(path_of "$t")"; done

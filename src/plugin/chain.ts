@@ -10,7 +10,6 @@ import { cniError, errorJson, ErrorCode, type CniError } from '../cni/errors.ts'
 import { goExitText, goQuote } from '../cni/go-format.ts';
 import { goDecodeErrorStructError, goDepthError, goSyntaxError } from '../cni/go-json.ts';
 import { stringifyJson } from '../cni/json-text.ts';
-import { versionAtLeast } from '../cni/version.ts';
 import { deriveDelegateConfig } from '../config/derive.ts';
 import type { Delegate, Json, JsonObject, WrapperEntry } from '../config/wrapper-entry.ts';
 import { execFailed, STDERR_KEEP_BYTES, type ExecOutcome, type PluginExec } from '../invoke/exec.ts';
@@ -89,7 +88,6 @@ async function runSequence(ctx: ChainContext, order: ReadonlyArray<readonly [Del
 
 async function runStatus(ctx: ChainContext): Promise<ChainOutcome> {
   for (const [index, delegate] of ctx.entry.delegates.entries()) {
-    if (!(await supportsV11(ctx, index, delegate))) continue;
     const step = await runStep(ctx, index, delegate, undefined);
     if (step.failed) return step;
   }
@@ -104,7 +102,6 @@ async function runGc(ctx: ChainContext): Promise<ChainOutcome> {
     : { 'cni.dev/valid-attachments': attachments, 'cni.dev/attachments': attachments };
   const failures: StepFailure[] = [];
   for (const [index, delegate] of ctx.entry.delegates.entries()) {
-    if (!(await supportsV11(ctx, index, delegate))) continue;
     const step = await runStep(ctx, index, delegate, undefined, inject);
     if (step.failed) failures.push({ ...step, error: { ...step.error, msg: `failed to GC plugin ${delegate.type}: ${step.error.msg}` } });
   }
@@ -214,28 +211,6 @@ function parseResult(stdout: Buffer, cniVersion: string): { result: Json } | { e
   const result = (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : {}) as JsonObject;
   if (typeof result.cniVersion !== 'string' || result.cniVersion === '') result.cniVersion = cniVersion;
   return { result };
-}
-
-/** Asks a delegate for its VERSION; STATUS and GC go only to plugins that speak CNI 1.1.0. */
-async function supportsV11(ctx: ChainContext, index: number, delegate: Delegate): Promise<boolean> {
-  const found = findInPath(delegate.type, splitCniPath(ctx.env.path));
-  if ('error' in found) return true; // runStep reports the lookup failure
-  const outcome = await ctx.exec.run({
-    path: found.path,
-    stdin: JSON.stringify({ cniVersion: ctx.entry.cniVersion }),
-    env: delegateEnv(ctx.processEnv, { CNI_COMMAND: 'VERSION' }),
-    ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
-  });
-  let supported = false;
-  try {
-    const info = JSON.parse(outcome.stdout.toString('utf8')) as { supportedVersions?: unknown };
-    supported = Array.isArray(info.supportedVersions) && info.supportedVersions.some((v) => typeof v === 'string' && versionAtLeast(v, '1.1.0'));
-  } catch { /* a plugin that cannot answer VERSION does not speak 1.1 */ }
-  if (!supported) {
-    const step = ctx.recorder.stepBegin(index, delegate.type, found.path, {});
-    ctx.recorder.stepEnd(step, outcome, 'skipped', undefined, `plugin does not support CNI 1.1.0 (no ${ctx.env.command})`);
-  }
-  return supported;
 }
 
 function delegateEnv(env: Readonly<Record<string, string | undefined>>, overrides: Record<string, string>): Record<string, string> {

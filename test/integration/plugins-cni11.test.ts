@@ -124,12 +124,12 @@ test('the agent exports STATUS and GC as traces, a span per delegate', async () 
 });
 
 /**
- * Where the generations differ and cni-trace is not transparent (decision 35): libcni ≥ 1.2 sends
- * STATUS and GC to every plugin of a 1.1.0 list whatever it speaks, and 1.1.1's skel fails them
- * ("missing containerID", code 3); cni-trace asks each delegate's VERSION and skips those without
- * 1.1.0, so the wrapped list succeeds. A runtime that gates readiness on STATUS sees the two differ.
+ * Where the generations differ (decision 35): libcni 1.3.1 sends STATUS and GC to every plugin
+ * of a 1.1.0 list whatever it speaks, and 1.1.1's skel fails them ("missing containerID", code
+ * 3). cni-trace does the same with its delegates, so the wrapped list fails as the bare one does:
+ * STATUS at the first plugin, GC after trying them all.
  */
-test('Debian 1.1.1 plugins under a 1.1.0 list: bare STATUS and GC fail with code 3, wrapped they succeed with every delegate skipped', async () => {
+test('rule: Debian 1.1.1 plugins under a 1.1.0 list — STATUS and GC fail wrapped exactly as bare (code 3), every delegate tried for GC', async () => {
   const spec = fullBridgeChain(sb, join(sb.dir, 'ipam-debian'), '1.1.0');
   const debianJournal = join(sb.dir, 'journal-debian');
   const files = writeConflists(sb, spec, debianJournal, '-debian');
@@ -137,13 +137,13 @@ test('Debian 1.1.1 plugins under a 1.1.0 list: bare STATUS and GC fail with code
   for (const command of ['status', 'gc'] as const) {
     const bare = await runDriver(command, call(files.bare));
     const wrapped = await runDriver(command, call(files.wrapped));
-    assert.deepEqual([bare.outcome.ok, bare.outcome.error?.code, bare.outcome.error?.msg], [false, 3, 'missing containerID'], `bare ${command}`);
-    assert.equal(wrapped.outcome.ok, true, `wrapped ${command}`);
+    assert.deepEqual([bare.outcome.ok, bare.outcome.error?.code], [false, 3], `bare ${command}`);
+    assert.deepEqual([wrapped.outcome.ok, wrapped.outcome.error?.code], [false, 3], `wrapped ${command}`);
+    if (command === 'status') assert.equal(wrapped.outcome.error?.msg, bare.outcome.error?.msg, 'STATUS: the first plugin\'s error, as bare');
+    else for (const p of DELEGATES) assert.match(wrapped.outcome.error?.msg ?? '', new RegExp(`failed to GC plugin ${p}: missing containerID`), `GC: ${p} tried and its error kept`);
   }
   const invs = journalInvocations(debianJournal);
-  assert.deepEqual(invs.map((i) => `${i.command} ${i.status}`), ['STATUS ok', 'GC ok']);
-  for (const inv of invs) {
-    assert.deepEqual(inv.steps.map((s) => `${s.plugin} ${s.status}`), DELEGATES.map((p) => `${p} skipped`));
-    for (const step of inv.steps) assert.match(step.skipped ?? '', /does not support CNI 1\.1\.0/);
-  }
+  assert.deepEqual(invs.map((i) => `${i.command} ${i.status}`), ['STATUS error', 'GC error']);
+  assert.deepEqual(invs[0]!.steps.map((s) => `${s.plugin} ${s.status}`), [`${DELEGATES[0]} error`], 'STATUS stops at the first failure');
+  assert.deepEqual(invs[1]!.steps.map((s) => `${s.plugin} ${s.status}`), DELEGATES.map((p) => `${p} error`), 'GC goes on past failures');
 });

@@ -118,7 +118,7 @@ for (const ver of VERSIONS) {
       assert.deepEqual(recorded().map((c) => c.plugin), ['fx-a', 'fx-b']);
     });
 
-    test(`[${ver}] STATUS and GC ${ver === '1.1.0' ? 'reach only the delegates that speak 1.1.0' : 'are refused with code 1'}`, async () => {
+    test(`[${ver}] STATUS and GC ${ver === '1.1.0' ? 'reach every delegate in order, as libcni 1.3.1 sends them to every plugin of the list' : 'are refused with code 1'}`, async () => {
       for (const command of ['STATUS', 'GC']) {
         rmSync(records, { recursive: true, force: true });
         mkdirp(records);
@@ -131,7 +131,7 @@ for (const ver of VERSIONS) {
         }
         assert.equal(res.code, 0, res.stdout);
         const calls = recorded().filter((c) => c.command === command);
-        assert.deepEqual(calls.map((c) => c.plugin), ['fx-v11-a', 'fx-v11-b'], command);
+        assert.deepEqual(calls.map((c) => c.plugin), ['fx-v11-a', 'fx-a', 'fx-v11-b'], command);
         if (command === 'GC') for (const c of calls) {
           assert.deepEqual(c.stdin['cni.dev/valid-attachments'], attachments);
           assert.deepEqual(c.stdin['cni.dev/attachments'], attachments);

@@ -25,13 +25,13 @@ const ns = (ms: number): string => String(BigInt(ms) * 1_000_000n);
 interface StepSpec { readonly plugin: string; readonly ms?: number; readonly error?: CniError; readonly stderr?: string }
 
 /** The records of one ADD `at` ms after T0; a step without `ms` is still running (and so is the invocation). */
-function invocation(id: string, at: number, namespace: string, pod: string, steps: readonly StepSpec[]): JournalRecord[] {
-  const key = { v: 1 as const, traceId: id.repeat(32), command: 'ADD' as const };
+function invocation(id: string, at: number, namespace: string, pod: string, steps: readonly StepSpec[], command: 'ADD' | 'STATUS' | 'GC' = 'ADD'): JournalRecord[] {
+  const key = { v: 1 as const, traceId: id.repeat(32), command };
   const start = T0 + at;
   const out: JournalRecord[] = [{
     rec: 'invocation.begin', ...key, spanId: id.repeat(16), traceFlags: '01', startNs: ns(start), containerId: `c0ffee${id}`.padEnd(64, '7'),
     netns: '/var/run/netns/x', ifname: 'eth0', network: 'k8s-pod-network', cniVersion: '1.0.0', pod: { namespace, name: pod },
-    env: { CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0' }, stdin: { type: 'cni-trace' }, delegates: steps.map((s) => s.plugin), pid: 1,
+    env: { CNI_COMMAND: command, CNI_IFNAME: 'eth0' }, stdin: { type: 'cni-trace' }, delegates: steps.map((s) => s.plugin), pid: 1,
   }];
   let t = start;
   for (const [index, step] of steps.entries()) {
@@ -283,4 +283,21 @@ test('runTui refuses at once, saying why, without a terminal or with an option o
     journal: '/j', nodeName: 'n', slowMs: null, windowMs: 300_000, traceUrl: 'http://localhost:16686/trace/{traceId}', maxInvocations: 2000,
   });
   assert.equal(tuiConfig({ journal: '/j', last: 1.5 }), '--last must be a whole number ≥ 0, not 1.5');
+});
+
+test('CNI 1.1 STATUS and GC are rows of their own, and open on one waterfall bar per delegate', async () => {
+  const ui = app({ columns: 100 });
+  await ui.until(loaded);
+  ui.sink().records([
+    ...invocation('e', 4400, '', '', [{ plugin: 'bridge', ms: 3 }, { plugin: 'portmap', ms: 2 }], 'STATUS'),
+    ...invocation('f', 4500, '', '', [{ plugin: 'bridge', ms: 4 }, { plugin: 'portmap', ms: 6 }], 'GC'),
+  ]);
+  const frame = await ui.until((f) => /\bGC\b/.test(f) && /\bSTATUS\b/.test(f));
+  const rows = frame.split('\n').filter((l) => /^[ ›] 08:/.test(l));
+  assert.deepEqual(rows.slice(0, 2).map((l) => l.split(/ +/)[2]), ['GC', 'STATUS'], 'newest first, each with its command');
+  await ui.type('\r');
+  const details = await ui.until((f) => f.includes('trace link'));
+  assert.match(details, /^GC /m);
+  const bars = details.split('\n').filter((l) => l.includes('█'));
+  assert.deepEqual(bars.map((l) => l.split(/ +/).slice(0, 2)), [['bridge', '4.0ms'], ['portmap', '6.0ms']]);
 });

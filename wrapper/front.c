@@ -235,13 +235,17 @@ int main(int argc, char **argv) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) fail("cannot make a socket", strerror(errno));
 
-  /* Node's env: ours, and where its socket is. */
-  size_t n = 0;
+  /* Node's env: ours without any FRONT_ENV of someone else's, and "3:<our pid>": where its
+   * socket is, and the pid the runtime waits on (journaled; readers test it for life). */
+  size_t n = 0, kept = 0;
   while (environ[n]) n++;
   char **envp = calloc(n + 2, sizeof *envp);
   if (!envp) fail("out of memory", "env");
-  memcpy(envp, environ, n * sizeof *envp);
-  envp[n] = FRONT_ENV "=3";
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], FRONT_ENV "=", sizeof FRONT_ENV) != 0) envp[kept++] = environ[i];
+  char front_var[64];
+  snprintf(front_var, sizeof front_var, FRONT_ENV "=3:%ld", (long)getpid());
+  envp[kept] = front_var;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);

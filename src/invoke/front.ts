@@ -1,6 +1,6 @@
 /**
  * The Node side of the front (wrapper/front.c, docs/decisions.md 32). When the runtime execs
- * the compiled front, it starts this executable with a socket as fd 3 (env CNI_TRACE_FRONT=3)
+ * the compiled front, it starts this executable with a socket as fd 3 (env CNI_TRACE_FRONT=3:<its pid>)
  * and spawns the delegates for it: a posix_spawn from a 1 MB process instead of a fork of
  * Node's 50 MB. The answer goes back over the socket and the front exits with it, so the
  * runtime does not wait for Node's teardown. The framing is the front's; see its header.
@@ -29,8 +29,8 @@ interface Pending {
 export class Front {
   /** Runs delegates through the front. */
   readonly exec: PluginExec;
-  /** The front's pid: the process the runtime exec'd and waits on. */
-  readonly pid = process.ppid;
+  /** The front's pid: the process the runtime exec'd and waits on (journaled for readers). */
+  readonly pid: number;
   private readonly sock: Socket;
   private inbox: Buffer = Buffer.alloc(0);
   private pending: Pending | null = null;
@@ -45,16 +45,20 @@ export class Front {
     const value = env[FRONT_ENV];
     if (value === undefined) return null;
     delete env[FRONT_ENV];
+    // "3:<the front's pid>" — its own pid, not our ppid: a front killed before we looked would
+    // leave us reparented, and a pid that stays alive would keep the call "running" forever.
+    const m = /^(\d+):(\d+)$/.exec(value);
     try {
-      if (value !== String(FRONT_FD) || !fstatSync(FRONT_FD).isSocket()) return null;
-      return new Front(new Socket({ fd: FRONT_FD, readable: true, writable: true }));
+      if (!m || Number(m[1]) !== FRONT_FD || !fstatSync(FRONT_FD).isSocket()) return null;
+      return new Front(new Socket({ fd: FRONT_FD, readable: true, writable: true }), Number(m[2]));
     } catch {
       return null;
     }
   }
 
-  private constructor(sock: Socket) {
+  private constructor(sock: Socket, pid: number) {
     this.sock = sock;
+    this.pid = pid;
     this.exec = retrying((req) => this.runOnce(req));
     sock.on('data', (c: Buffer) => this.receive(c));
     sock.on('error', () => this.lost());

@@ -70,7 +70,7 @@ test('rule: the Node part missing — a CNI error naming what to do, for a trace
   }
 });
 
-test('VERSION, the usage line and the delegates\' env are the Node part\'s own; the front\'s variable is nobody\'s', async () => {
+test('VERSION, the usage line and the delegates\' env are the Node part\'s own; the front\'s variable is nobody\'s, and the journal names the front\'s pid', async () => {
   const bin = join(sb.dir, 'bin-same');
   installCniTrace(bin);
   installFixtures(bin, ['fx-rec']);
@@ -84,7 +84,9 @@ test('VERSION, the usage line and the delegates\' env are the Node part\'s own; 
   const journalDir = join(sb.dir, 'journal-same');
   const conf = { cniVersion: '1.0.0', name: 'frontnet', type: 'cni-trace', journalDir, runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-rec' }] };
   writeFileSync(join(sb.dir, 'same.json'), JSON.stringify(conf));
-  const r = await execa(join(bin, 'cni-trace'), [], { env: { ...addEnv(bin, 'same'), FX_RECORD_DIR: records }, extendEnv: false, input: JSON.stringify(conf), reject: false });
+  // A leftover of the variable in the runtime's env is replaced, not passed on or believed.
+  const call = execa(join(bin, 'cni-trace'), [], { env: { ...addEnv(bin, 'same'), FX_RECORD_DIR: records, [FRONT_ENV]: '3:1' }, extendEnv: false, input: JSON.stringify(conf), reject: false });
+  const r = await call;
   assert.equal(r.exitCode, 0, r.stderr);
   const [seen] = readdirSync(records).map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as { env: Record<string, string> });
   assert.ok(seen && Object.keys(seen.env).includes('CNI_COMMAND'), 'the delegate ran');
@@ -92,4 +94,6 @@ test('VERSION, the usage line and the delegates\' env are the Node part\'s own; 
   const journal = readdirSync(journalDir).map((f) => readFileSync(join(journalDir, f), 'utf8')).join('');
   assert.ok(journal.includes('"invocation.end"'), 'the journal is complete when the runtime gets the answer');
   assert.equal(journal.includes(FRONT_ENV), false, 'nor is it journaled');
+  const begin = JSON.parse(journal.split('\n').find((l) => l.includes('"invocation.begin"'))!) as { pid: number };
+  assert.equal(begin.pid, call.pid, 'the journaled pid is the front\'s: the process the runtime waits on');
 });

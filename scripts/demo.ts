@@ -143,7 +143,9 @@ try {
   const lists: Partial<Record<NetName, JsonObject>> = {};
   const nets = networks((name, list) => {
     const file = join(sb.dir, `${name}.conflist`);
-    lists[name] = wrapConflist(list, { journalDir: journal });
+    const wrapped = wrapConflist(list, { journalDir: journal });
+    // Command tracing on: the iptables calls under portmap and firewall say why they take the time they do.
+    lists[name] = { ...wrapped, plugins: [{ ...(wrapped.plugins as JsonObject[])[0]!, commands: true }] };
     writeFileSync(file, JSON.stringify(lists[name]));
     return file;
   });

@@ -2,21 +2,16 @@
  * `cni-trace diagnose`: the journal's findings (view/findings.ts) as text or JSON. The journal
  * is streamed through the reading core; the findings are judged once it is read.
  */
-import { existsSync } from 'node:fs';
 import { foldInvocations } from '../journal/assemble.ts';
 import { journalRecords } from '../journal/reader.ts';
 import { Diagnosis, type Finding } from '../view/findings.ts';
+import { netnsGone } from '../view/netns.ts';
 import { escapeControl, paintStatus, rfc3339 } from '../view/text.ts';
 
 export interface DiagnoseReport {
   readonly since: string | null;
   readonly invocations: number;
   readonly findings: readonly Finding[];
-}
-
-/** A netns path that no longer exists: the pod it belonged to is gone. */
-export function netnsGone(path: string): boolean {
-  return !existsSync(path);
 }
 
 export function diagnoseReport(journal: string, sinceNs: bigint | undefined, gone: (path: string) => boolean = netnsGone): DiagnoseReport {

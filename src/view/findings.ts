@@ -3,8 +3,9 @@
  * each with its evidence and a next step, from the invocations of a journal (fed one at a time
  * by the streaming core, in any order):
  *
- *  - slow:        a plugin or command slower than its own baseline (≥ p95 and ≥ 2 × the median
- *                 of the same plugin and CNI command over the window, at least 5 samples), or a
+ *  - slow:        a plugin or command slower than its own baseline (above the p95 and ≥ 3 × the
+ *                 median of the same plugin and CNI command over the window, and ≥ 20 ms over that
+ *                 median; at least 20 runs, fewer make the slowest its own p95), or a
  *                 whole call slow for its network and command (view/slow.ts's rule), with the
  *                 step that took the time;
  *  - errors:      failed calls grouped by the plugin that failed first and its message, with the
@@ -39,8 +40,10 @@ export interface Finding {
   readonly count: number;
 }
 
-const MIN_SAMPLES = 5;
-const STEP_FACTOR = 2;
+const MIN_SAMPLES = 20;
+const STEP_FACTOR = 3;
+/** A step must be this much over its median too: 7 ms against 2 ms is no one's problem. */
+const STEP_MARGIN_MS = 20;
 const RETRIES = 3;
 /** A range is near exhaustion when this share of it is held. */
 const NEAR_FULL = 0.9;
@@ -107,7 +110,7 @@ function slowFindings(all: readonly Invocation[]): Finding[] {
   for (const inv of finished) {
     for (const s of inv.steps) {
       const cut = cuts.get(stepKey(s));
-      if (!cut || s.durationMs === null || s.durationMs < cut.p95 || s.durationMs < STEP_FACTOR * cut.p50 || s.durationMs === 0) continue;
+      if (!cut || s.durationMs === null || s.durationMs <= cut.p95 || s.durationMs < STEP_FACTOR * cut.p50 || s.durationMs < cut.p50 + STEP_MARGIN_MS) continue;
       const list = slow.get(stepKey(s)) ?? [];
       list.push({ inv, step: s });
       slow.set(stepKey(s), list);
@@ -123,7 +126,9 @@ function slowFindings(all: readonly Invocation[]): Finding[] {
       title: `${what} ${s.command} slower than its own baseline in ${hits.length} call${hits.length === 1 ? '' : 's'}: up to ${formatMs(worst[0]!.step.durationMs)} against a median of ${formatMs(cut.p50)} (p95 ${formatMs(cut.p95)}, ${cut.n} runs)`,
       evidence: worst.slice(0, EVIDENCE).map(({ inv, step }) => `${at(inv)}  ${pod(inv)}: ${step.plugin} ${formatMs(step.durationMs)}${step.argv ? `  ${step.argv.join(' ')}` : ''}${step.stderr?.text ? `  stderr: ${firstLine(step.stderr.text)}` : ''}`),
       next: s.argv
-        ? `cni-trace show --pod ${pod(worst[0]!.inv)}   (the command's stderr: waiting on the xtables lock means another program holds it)`
+        ? hits.some(({ step }) => /xtables lock/.test(step.stderr?.text ?? ''))
+          ? `cni-trace show --pod ${pod(worst[0]!.inv)}   (it waited on the xtables lock: another program held it; find who runs iptables on this node then)`
+          : `cni-trace show --pod ${pod(worst[0]!.inv)}   (no lock wait in its stderr: the time went to the kernel or to the size of the rule set; compare its runs there)`
         : worst[0]!.inv.steps.some((c) => c.argv && c.parentSpanId === worst[0]!.step.spanId)
           ? `cni-trace show --pod ${pod(worst[0]!.inv)}   (the commands ${s.plugin} ran, each with its time and stderr)`
           : `cni-trace show --pod ${pod(worst[0]!.inv)}; with "commands": true in the wrapper entry, what ${s.plugin} runs shows under it`,
@@ -273,15 +278,17 @@ function resultIps(inv: Invocation): string[] {
 
 function ipamFindings(all: readonly Invocation[]): Finding[] {
   // Per network: its ranges (from the latest ADD's entry), the addresses held by ADDs not yet DELeted, out-of-addresses errors.
-  const nets = new Map<string, { ranges: Range[]; held: Map<string, { ips: string[]; inv: Invocation }>; out: Invocation[] }>();
+  type Held = { ips: string[]; inv: Invocation };
+  const nets = new Map<string, { ranges: Range[]; held: Map<string, Held>; out: Array<{ inv: Invocation; holders: Held[] }> }>();
   for (const inv of all) {
-    const n = nets.get(inv.network) ?? { ranges: [] as Range[], held: new Map<string, { ips: string[]; inv: Invocation }>(), out: [] as Invocation[] };
+    const n = nets.get(inv.network) ?? { ranges: [] as Range[], held: new Map<string, Held>(), out: [] };
     nets.set(inv.network, n);
     if (inv.command === 'ADD') {
       const ranges = hostLocalRanges(inv.stdin);
       if (ranges.length > 0) n.ranges = ranges;
+      // Who held the range when it said no: by the time anyone looks they may be gone.
       if (inv.status === 'ok') n.held.set(attachment(inv), { ips: resultIps(inv), inv });
-      else if (/no IP addresses available|no more addresses|exhausted/i.test(failedStep(inv)?.error?.msg ?? inv.error?.msg ?? '')) n.out.push(inv);
+      else if (/no IP addresses available|no more addresses|exhausted/i.test(failedStep(inv)?.error?.msg ?? inv.error?.msg ?? '')) n.out.push({ inv, holders: [...n.held.values()] });
     } else if (inv.command === 'DEL') n.held.delete(attachment(inv));
   }
   const out: Finding[] = [];
@@ -289,16 +296,20 @@ function ipamFindings(all: readonly Invocation[]): Finding[] {
     for (const r of n.ranges) {
       const capacity = r.end - r.start + 1 - (r.gateway >= r.start && r.gateway <= r.end ? 1 : 0);
       if (capacity <= 0) continue;
-      const holders = [...n.held.values()].filter((h) => h.ips.some((ip) => { const v = ipv4(ip); return v !== null && v >= r.start && v <= r.end; }));
+      const inRange = (h: Held): boolean => h.ips.some((ip) => { const v = ipv4(ip); return v !== null && v >= r.start && v <= r.end; });
+      const holders = [...n.held.values()].filter(inRange);
       const used = holders.length;
       if (used < capacity * NEAR_FULL && n.out.length === 0) continue;
       const full = used >= capacity || n.out.length > 0;
+      const last = n.out[n.out.length - 1];
+      const then = last ? last.holders.filter(inRange) : [];
       out.push({
-        kind: 'ipam', count: used,
+        kind: 'ipam', count: Math.max(used, then.length),
         title: `network ${network}: host-local range ${r.label} is ${full ? 'exhausted' : 'nearly exhausted'}: ${used} of ${capacity} address${capacity === 1 ? '' : 'es'} held${n.out.length ? `, ${n.out.length} ADD${n.out.length === 1 ? '' : 's'} refused` : ''}`,
         evidence: [
           ...holders.slice(0, EVIDENCE).map((h) => `held by ${pod(h.inv)} (${h.ips.join(', ')}) since ${at(h.inv)}`),
-          ...n.out.slice(-EVIDENCE).map((inv) => `${at(inv)}  ADD ${pod(inv)} failed: ${failedStep(inv)?.error?.msg ?? inv.error?.msg ?? ''}`),
+          ...n.out.slice(-EVIDENCE).map(({ inv }) => `${at(inv)}  ADD ${pod(inv)} failed: ${failedStep(inv)?.error?.msg ?? inv.error?.msg ?? ''}`),
+          ...(last && used < capacity ? [`when it was refused the range was held by ${then.map((h) => `${pod(h.inv)} (${h.ips.join(', ')})`).join(', ') || 'addresses allocated before the window'}`] : []),
         ],
         next: 'widen the range (subnet, rangeStart/rangeEnd) or free addresses: look for leaked attachments (pods gone without a DEL) holding some',
       });

@@ -145,7 +145,7 @@ test('argv redaction: credential flags\' values and hex key material go, rules a
   assert.deepEqual(redactArgv(['curl', 'https://user:pw@example.com/x'], is), ['curl', 'https://user:[REDACTED]@example.com/x']);
 });
 
-test('the views: a command is a child of its plugin in tail, show, the spans; its argv is redacted in the journal', () => {
+test('the views: a command is a child of its plugin in tail, show, the TUI, the spans; its argv is redacted in the journal', async () => {
   const records: JournalRecord[] = [];
   const journal = { append: (r: JournalRecord) => records.push(r), isDegraded: false, degrade: () => {} } as never;
   const rec = new InvocationRecorder({ journal, env: {}, isCredential: credentialKeyMatcher(), captureMaxBytes: 1024 });
@@ -182,4 +182,19 @@ test('the views: a command is a child of its plugin in tail, show, the spans; it
   assert.deepEqual(span.attributes['process.command_args'], ['/usr/sbin/iptables', '--wait', '-t', 'nat', '--secret', '[REDACTED]']);
   assert.equal(span.attributes['process.exit.code'], 1);
   assert.equal(span.status.message, 'iptables exited with code 1');
+
+  // The TUI: the command indented under portmap in the waterfall; its tab gives the argv, not a stdin.
+  const React = (await import('react')).default;
+  const { render, cleanup } = await import('ink-testing-library');
+  const { Waterfall } = await import('../../tui/components/Waterfall.ts');
+  const { DetailTabs } = await import('../../tui/components/DetailTabs.ts');
+  const frame = render(React.createElement(Waterfall, { inv, columns: 80, nowMs: Date.now(), maxBars: 5 })).lastFrame() ?? '';
+  assert.match(frame, /^portmap .*│/m);
+  assert.match(frame, /^ iptables .*│/m);
+  const tabs = render(React.createElement(DetailTabs, { inv, tab: 1, scroll: 0, height: 40, columns: 140, nowMs: Date.now() })).lastFrame() ?? '';
+  assert.match(tabs, /↳iptables/);
+  assert.match(tabs, /called by portmap \(command, depth 1\)/);
+  assert.match(tabs, /── argv ──\s+\/usr\/sbin\/iptables --wait -t nat --secret '\[REDACTED\]'/);
+  assert.ok(!/── stdin ──/.test(tabs), 'a command has no stdin of ours to show');
+  cleanup();
 });

@@ -1,4 +1,5 @@
 /** `cni-trace diagnose`: what is wrong on this node, with evidence and a next step; exit 1 when anything is. */
+import { keepYoungGenerationSmall } from './heap.ts';
 import { colourWanted, JOURNAL_OPTION, NODE_DEFAULTS, OUTPUT_OPTIONS, outputFormat, reportRefusedFiles, requireJournal, selection, type CliCommand } from './command.ts';
 import { diagnoseReport, renderDiagnosis } from './diagnose.ts';
 
@@ -16,6 +17,7 @@ host-local ranges at or near exhaustion. Exit status 1 when it finds anything.
   -o, --output FORMAT  text (default) or json; --json = -o json`,
   options: { ...JOURNAL_OPTION, ...OUTPUT_OPTIONS, since: { type: 'string' } },
   run(values) {
+    keepYoungGenerationSmall();
     const journal = values.journal as string;
     const output = outputFormat('diagnose', values, ['text', 'json'] as const);
     const { sinceNs } = selection('diagnose', values);

@@ -49,11 +49,16 @@ const RETRIES = 3;
 const NEAR_FULL = 0.9;
 const EVIDENCE = 3;
 
-/** Compact facts about one invocation: the analysis never keeps a whole journal's captures. */
 interface Seen {
   readonly inv: Invocation;
   readonly startNs: bigint;
 }
+
+/** What the judging needs from a config and a result, taken when the invocation is added. */
+interface Facts { readonly ips: string[]; readonly ranges: Range[] }
+const FACTS = new WeakMap<Invocation, Facts>();
+/** Of a step's stderr, what evidence quotes (its first line) and what is searched (the lock message). */
+const STDERR_KEEP = 1024;
 
 const pod = (inv: Invocation): string => (inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : `container ${inv.containerId.slice(0, 12) || '?'}`);
 const at = (inv: Invocation): string => (inv.startNs ? rfc3339(inv.startNs) : '?');
@@ -64,9 +69,25 @@ const stepKey = (s: Step): string => `${s.argv ? 'command' : 'plugin'}\u0000${s.
 export class Diagnosis {
   private readonly seen: Seen[] = [];
 
+  /**
+   * Keeps the invocation without its configs, results and most of its captures (a journal's
+   * worth of them would not fit), after taking what the judging needs: the result's addresses,
+   * the host-local ranges of the entry.
+   */
   add(inv: Invocation): void {
-    // Captures are not needed past this point: keep the identity, steps' timings, results' IPs.
-    this.seen.push({ inv, startNs: inv.startNs ? BigInt(inv.startNs) : 0n });
+    const facts: Facts = {
+      ips: inv.command === 'ADD' && inv.status === 'ok' ? ipsOf(inv.stdout?.text) : [],
+      ranges: inv.command === 'ADD' ? hostLocalRanges(inv.stdin) : [],
+    };
+    const slim: Invocation = {
+      ...inv, env: {}, stdin: undefined, stdout: undefined,
+      steps: inv.steps.map((s) => ({
+        ...s, stdin: undefined, stdout: undefined,
+        stderr: s.stderr && s.stderr.text.length > STDERR_KEEP ? { ...s.stderr, text: s.stderr.text.slice(0, STDERR_KEEP), truncated: true } : s.stderr,
+      })),
+    };
+    FACTS.set(slim, facts);
+    this.seen.push({ inv: slim, startNs: inv.startNs ? BigInt(inv.startNs) : 0n });
   }
 
   get invocations(): number {
@@ -92,12 +113,22 @@ function slowFindings(all: readonly Invocation[]): Finding[] {
   // Whole calls slow for their network and command, with the step that took the time.
   const finished = all.filter((i) => i.durationMs !== null && (i.status === 'ok' || i.status === 'error'));
   const baseline = slowBaseline(finished);
-  for (const inv of finished.filter((i) => baseline.isSlow(i))) {
+  // One finding per network and command, named by its slowest call.
+  const slowCalls = new Map<string, Invocation[]>();
+  for (const inv of finished) {
+    if (!baseline.isSlow(inv)) continue;
+    const key = `${inv.network}\u0000${inv.command}`;
+    slowCalls.set(key, [...(slowCalls.get(key) ?? []), inv]);
+  }
+  for (const calls of slowCalls.values()) {
+    const worst = [...calls].sort((a, b) => b.durationMs! - a.durationMs!);
+    const inv = worst[0]!;
     const top = inv.steps.filter((s) => s.durationMs !== null && !s.argv).sort((a, b) => b.durationMs! - a.durationMs!)[0];
+    const took = `${inv.command} of ${pod(inv)} took ${formatMs(inv.durationMs)}${top ? `, ${formatMs(top.durationMs)} of it in ${top.plugin}` : ''}`;
     out.push({
-      kind: 'slow', count: 1,
-      title: `${inv.command} of ${pod(inv)} took ${formatMs(inv.durationMs)}${top ? `, ${formatMs(top.durationMs)} of it in ${top.plugin}` : ''} (${baseline.describe()})`,
-      evidence: [`${at(inv)}  ${inv.command} ${pod(inv)} on network ${inv.network}: ${inv.steps.filter((s) => s.depth === 0).map((s) => `${s.plugin} ${formatMs(s.durationMs)}`).join(' · ')}`],
+      kind: 'slow', count: calls.length,
+      title: `${calls.length === 1 ? took : `${calls.length} ${inv.command}s on network ${inv.network} were slow; the slowest: ${took}`} (${baseline.describe()})`,
+      evidence: worst.slice(0, EVIDENCE).map((i) => `${at(i)}  ${i.command} ${pod(i)} on network ${i.network}: ${i.steps.filter((s) => s.depth === 0).map((s) => `${s.plugin} ${formatMs(s.durationMs)}`).join(' · ')}`),
       next: `cni-trace show --pod ${pod(inv)}${top ? `   (what ${top.plugin} did: its nested calls and commands, its stderr)` : ''}`,
     });
   }
@@ -187,12 +218,14 @@ function abandonedFindings(all: readonly Invocation[]): Finding[] {
 
 function leakFindings(all: readonly Invocation[], netnsGone: (path: string) => boolean): Finding[] {
   const live = new Map<string, Invocation>();
+  const added = new Set<string>();
   const delWithoutAdd: Invocation[] = [];
   for (const inv of all) {
     const key = attachment(inv);
+    if (inv.command === 'ADD') added.add(key);
     if (inv.command === 'ADD' && inv.status === 'ok') live.set(key, inv);
     else if (inv.command === 'DEL') {
-      if (!live.has(key) && !all.some((a) => a.command === 'ADD' && attachment(a) === key && a.startNs !== null && inv.startNs !== null && BigInt(a.startNs) < BigInt(inv.startNs))) delWithoutAdd.push(inv);
+      if (!added.has(key)) delWithoutAdd.push(inv);
       live.delete(key);
     }
   }
@@ -268,8 +301,12 @@ export function hostLocalRanges(stdin: Json | undefined): Range[] {
 }
 
 function resultIps(inv: Invocation): string[] {
+  return FACTS.get(inv)?.ips ?? [];
+}
+
+function ipsOf(result: string | undefined): string[] {
   try {
-    const r = JSON.parse(inv.stdout?.text ?? '') as { ips?: Array<{ address?: string }> };
+    const r = JSON.parse(result ?? '') as { ips?: Array<{ address?: string }> };
     return (r.ips ?? []).map((i) => String(i.address ?? '').replace(/\/\d+$/, '')).filter((a) => a !== '');
   } catch {
     return [];
@@ -284,7 +321,7 @@ function ipamFindings(all: readonly Invocation[]): Finding[] {
     const n = nets.get(inv.network) ?? { ranges: [] as Range[], held: new Map<string, Held>(), out: [] };
     nets.set(inv.network, n);
     if (inv.command === 'ADD') {
-      const ranges = hostLocalRanges(inv.stdin);
+      const ranges = FACTS.get(inv)?.ranges ?? [];
       if (ranges.length > 0) n.ranges = ranges;
       // Who held the range when it said no: by the time anyone looks they may be gone.
       if (inv.status === 'ok') n.held.set(attachment(inv), { ips: resultIps(inv), inv });

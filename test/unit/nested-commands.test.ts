@@ -85,6 +85,17 @@ test('argv[0] given as a path (go-iptables passes LookPath\'s answer) reaches th
   t.dispose();
 });
 
+test('a traced command gets a TRACEPARENT naming its own span, so what it runs nests under it; the spool keeps the caller\'s', () => {
+  const dir = join(root, 'bin-tp');
+  command(dir, 'tc', 'echo "$TRACEPARENT"');
+  const { t, path } = tracer(['tc'], dir);
+  const r = spawnSync('tc', ['qdisc', 'show'], { encoding: 'utf8', env: { PATH: path, TRACEPARENT: TP } });
+  const { call, parentSpanId } = t.collect(STEP)[0]!;
+  assert.equal(r.stdout, `00-${TRACE}-${call.spanId}-01\n`);
+  assert.deepEqual([call.env.TRACEPARENT, parentSpanId], [TP, STEP]);
+  t.dispose();
+});
+
 test('the real command is found as Go\'s LookPath finds it: not a directory, executable; relative entries are not found', () => {
   const a = join(root, 'bin-c1');
   const b = join(root, 'bin-c2');

@@ -63,6 +63,14 @@ test('a clean run: pods set up and torn down, nothing found, exit 0', async () =
   assert.deepEqual(r.findings, []);
   assert.equal(r.exitCode, 0);
   assert.equal(r.text, 'nothing found in 6 invocations');
+  // --since: a window that holds them, and one after them.
+  const since = await execa(process.execPath, [CLI, 'diagnose', '--journal', net.journal, '--since', '1h'], { reject: false });
+  assert.match(since.stdout, /^nothing found in 6 invocations since \d{4}-\d\d-\d\dT/);
+  const later = await execa(process.execPath, [CLI, 'diagnose', '--journal', net.journal, '--since', new Date(Date.now() + 60_000).toISOString()], { reject: false });
+  assert.deepEqual([later.exitCode, later.stdout.replace(/since \S+/, 'since T')], [0, 'nothing found in 0 invocations since T']);
+  const bad = await execa(process.execPath, [CLI, 'diagnose', '--journal', net.journal, '--since', 'yesterday'], { reject: false });
+  assert.equal(bad.exitCode, 2, 'a usage error');
+  assert.match(bad.stderr, /^cni-trace: diagnose: --since: /);
 });
 
 test('an exhausted range, the refusal and a leaked attachment are found with their pods, exit 1', async () => {

@@ -338,8 +338,8 @@ static _Noreturn void run_command(int calls, const char *span, unsigned long lon
   if (real && strchr(argv[0] ? argv[0] : "/", '/')) argv[0] = real;
   const char *tp = getenv("TRACEPARENT");
   if (!tp) tp = "";
-  size_t nargs = 0, argv_len = 0;
-  for (char **a = argv; *a; a++) { nargs++; argv_len += strlen(*a) + 1; }
+  size_t argv_len = 0;
+  for (char **a = argv; *a; a++) argv_len += strlen(*a) + 1;
   char header[128];
   int hl = snprintf(header, sizeof header, "c1 %llu %zu %zu %zu %zu\n", start, strlen(name), strlen(path), strlen(tp), argv_len);
   char *flat = malloc((size_t)hl + strlen(name) + strlen(path) + strlen(tp) + argv_len);

@@ -123,7 +123,7 @@ function networks(write: (name: NetName, list: JsonObject) => string): Record<Ne
     slow: {
       file: write('slow', { cniVersion: '1.0.0', name: sb.name('ctslow'), plugins: [
         { ...plugins[0]!, bridge: slowBridge, ipam: { type: 'host-local', ranges: [[{ subnet: subnetFor(sb, 91) }]], dataDir: join(sb.dir, 'ipam-slow') } },
-        { type: 'demo-slow-policy', fx: { mode: 'sleep', ms: 1500 } },
+        { type: 'demo-slow-policy', fx: { mode: 'sleep', ms: 2500 } },
         { type: 'tuning', sysctl: { 'net.core.somaxconn': '512' } },
       ] }),
     },

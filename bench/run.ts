@@ -11,6 +11,7 @@ import { benchExecutable } from './executable.ts';
 import { benchImports } from './hot-path-imports.ts';
 import { benchJournal } from './journal-append.ts';
 import { benchNestedShim } from './nested-shim.ts';
+import { benchCommands } from './commands.ts';
 import { benchPodman } from './podman.ts';
 import { benchReaders } from './readers.ts';
 import { table } from './stats.ts';
@@ -42,6 +43,8 @@ for (let r = 0; r < chainRuns; r++) {
 const chains = chainRunsDone[0]!;
 const shim = benchNestedShim(n);
 section('Nested tracing: a shim in front of a nested plugin call', shim.text);
+const commands = await benchCommands(n);
+section('Command tracing (`"commands": true`): per traced command, per call of the full chain', commands.text);
 section('Where a wrapped call\'s time goes (the journal\'s timestamps)', benchPhases(n));
 const exe = await benchExecutable(n);
 section('The self-contained executable: size and start-up', exe.text);
@@ -79,6 +82,7 @@ section('Added per call against the floor, nested tracing on (the default) and o
 for (const r of chainRows) rows.push([`added per ${r[0]}, nested on (off)`, `${r[1]} (${r[2]})`, r[3]!, r[4]!]);
 const nested = chainRunsDone.flatMap((run) => run.rows.map((r) => r.nested / run.floor)).reduce((a, b) => Math.max(a, b));
 rows.push(['added per nested call, worst row of every run (shim alone)', `${ratio(nested)} (${ratio(shim.shimRatio)})`, '≤ 0.3 × floor', verdict(nested <= 0.3, ratio(nested - 0.3))]);
+rows.push(['added per traced command (per ADD of the full chain, commands it ran)', `${ratio(commands.perCommandRatio)} (${ratio(commands.perAddRatio)}, ${commands.commandsPerAdd})`, '≤ 0.3 × floor per command; opt-in', verdict(commands.perCommandRatio <= 0.3, ratio(commands.perCommandRatio - 0.3))]);
 rows.push(['journal append p99, 16 writers paced (saturated)', `${journal.p99Paced.toFixed(2)} ms (${journal.p99Saturated.toFixed(2)} ms)`, '< 1 ms', verdict(journal.p99Paced < 1, `${(journal.p99Paced - 1).toFixed(2)} ms`)]);
 rows.push(['executable start-up (VERSION), size', `${ratio(exe.versionRatio)}, ${exe.sizeMb.toFixed(0)} MB`, '—', '—']);
 rows.push(['podman run --rm, wrapped − bare', `+${podman.addedMs.toFixed(1)} ms (${podman.addedPct.toFixed(1)} %)`, '—', '—']);

@@ -128,7 +128,7 @@ function networks(write: (name: NetName, list: JsonObject) => string): Record<Ne
     slow: {
       file: write('slow', { cniVersion: '1.0.0', name: sb.name('ctslow'), plugins: [
         { ...plugins[0]!, bridge: slowBridge, ipam: { type: 'host-local', ranges: [[{ subnet: subnetFor(sb, 91) }]], dataDir: join(sb.dir, 'ipam-slow') } },
-        { type: 'demo-slow-policy', fx: { mode: 'sleep', ms: 1500 } },
+        { type: 'demo-slow-policy', fx: { mode: 'sleep', ms: 2500 } },
         { type: 'tuning', sysctl: { 'net.core.somaxconn': '512' } },
       ] }),
     },
@@ -150,7 +150,9 @@ try {
   const lists: Partial<Record<NetName, JsonObject>> = {};
   const nets = networks((name, list) => {
     const file = join(sb.dir, `${name}.conflist`);
-    lists[name] = wrapConflist(list, { journalDir: journal });
+    const wrapped = wrapConflist(list, { journalDir: journal });
+    // Command tracing on: the iptables calls under portmap and firewall say why they take the time they do.
+    lists[name] = { ...wrapped, plugins: [{ ...(wrapped.plugins as JsonObject[])[0]!, commands: true }] };
     writeFileSync(file, JSON.stringify(lists[name]));
     return file;
   });
@@ -202,7 +204,8 @@ try {
     });
   }
 
-  // The stream: a pod every 400 ms, each living 1–2.5 s, then torn down.
+  // The stream: a pod every 400 ms (the first three together: portmap's and firewall's iptables
+  // calls then run side by side), each living 1–2.5 s, then torn down.
   // web-6 asks only once web-5 has the tight network's address: a runtime slow to start web-5
   // (a containerd's first sandbox) must not let web-6 take it first.
   let tightHeld = (): void => {};
@@ -215,7 +218,7 @@ try {
     }
   });
   async function life(i: number): Promise<void> {
-    if (!(await pause(i * 400))) return;
+    if (!(await pause(i < 3 ? 0 : i * 400))) return;
     if (i === 6) await tightTaken.promise;
     const name: NetName = i === 3 ? 'slow' : i === 5 || i === 6 ? 'tight' : 'main';
     const net = nets[name];
@@ -247,6 +250,9 @@ try {
     await pause(linger);
     await runDriver('del', call);
   }
+  // A leaked attachment, planted: a pod set up, then its namespace deleted under it with no DEL,
+  // as when a runtime crashes between the two. Its address stays allocated; diagnose says so.
+  if (values.runtime !== 'containerd') lives.push(plantLeak(nets.main, bin));
   await Promise.all(lives);
   // Ctrl-C: the signal handler tears down, cleans up and exits; nothing is kept or suggested.
   if (stopping.signal.aborted) await new Promise(() => {});
@@ -259,12 +265,36 @@ try {
   if (tui) await tui; // the TUI owns the screen until q
   const kept = keepJournal(journal, values['keep-journal']);
   const found = thingsToFind(invocations, kept);
+  await diagnoseHere(journal, kept);
   if (jaeger) await summaryForJaeger(jaeger, invocations, found.slowest, found.failed);
   else summaryForExport(invocations);
 } finally {
   await cleanup();
 }
 process.stdout.write('\nCleaned up: namespaces, links, iptables rules and temp files are gone.\n');
+
+/** stray-0 on the main network: ADDed, then its netns deleted without a DEL. */
+async function plantLeak(net: { file: string; capArgs?: Record<string, unknown> }, bin: string): Promise<void> {
+  if (!(await pause(1000))) return;
+  const id = `demo-${sb.id}-stray`;
+  const netns = await sb.netns('dstray');
+  // bandwidth's host-side ifb device outlives the namespace (no DEL removes it): the clean-up does.
+  const ifbs = async (): Promise<string[]> => (await execa('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter((n) => n.startsWith('bwp'));
+  const before = new Set(await ifbs());
+  await runDriver('add', {
+    conflist: net.file, netns, id, path: [bin, plugins.dir], cacheDir: join(sb.dir, 'cache'),
+    args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=stray-0;K8S_POD_INFRA_CONTAINER_ID=${id}`,
+    ...(net.capArgs ? { capArgs: { ...net.capArgs, portMappings: [{ hostPort: 31099, containerPort: 80, protocol: 'tcp' }] } } : {}),
+  });
+  for (const link of await ifbs()) if (!before.has(link)) sb.ownLink(link);
+  await execa('ip', ['netns', 'delete', netns.split('/').pop()!]);
+}
+
+/** What `cni-trace diagnose` says about the demo's journal (while the namespaces it judges are as they were), and the command. */
+async function diagnoseHere(journal: string, kept: string): Promise<void> {
+  const r = await execa(process.execPath, [CLI, 'diagnose', '--journal', journal], { reject: false, env: { NO_COLOR: colour ? '' : '1' } });
+  process.stdout.write(`\nWhat is wrong here, with the evidence and a next step (exit status ${r.exitCode}: findings):\n    $ ${suggest(['diagnose', '--journal', kept], CLI)}\n${r.stdout.replace(/^/gm, '  ')}\n`);
+}
 
 /** The journal copied where it outlives the clean-up: DIR, or a new private dir in /tmp. */
 function keepJournal(journal: string, dir: string | undefined): string {

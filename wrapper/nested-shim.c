@@ -6,16 +6,26 @@
  * call's own span, relays stdout and stderr as they come, and spools the call into the
  * invocation's calls/ directory for the wrapper to journal:
  *
- *   <span>.begin  "v1 <start ns> <name len> <path len> <env len> <stdin len>\n" then the name,
+ *   <span>.begin  "v1 <start mono ns> <name len> <path len> <env len> <stdin len>\n" then the name,
  *                 the real path, the env as NUL-terminated K=V entries and stdin, raw bytes
  *   <span>.out    the first SPOOL_CAP bytes of stdout (only when there was some)
  *   <span>.err    the same for stderr
- *   <span>.end    "exit N <end ns> <out bytes> <err bytes>" or "signal S <end ns> ..."
+ *   <span>.end    "exit N <end mono ns> <out bytes> <err bytes>" or "signal S <end mono ns> ..."
  *
  * It exits as the plugin did: the same exit status, or death by the same signal, told apart
  * by the wait status (never by the number: a plugin exiting 143 is not one killed by SIGTERM).
  * Whatever it cannot record, it still runs the plugin; nothing it fails to spool changes what
- * the caller sees. Generic in the search variable, so PATH shims can reuse it later.
+ * the caller sees.
+ *
+ * Command mode (the same binary copied as <runDir>/cmds-<hash>/shim, its links found through
+ * PATH at <runDir>/<invocation>/cmd/NAME): a command a plugin runs (iptables, ip, tc …). It
+ * finds the real NAME in the rest of PATH as Go's exec.LookPath would (the first entry that is
+ * not a directory and is executable), leaves stdin to the command untouched, and spools
+ *
+ *   <span>.begin  "c1 <start mono ns> <name len> <path len> <traceparent len> <argv len>\n" then
+ *                 the name, the real path, the caller's TRACEPARENT and argv NUL-terminated
+ *
+ * with .out/.err bounded at CMD_SPOOL_CAP and .end as above.
  * C11 + POSIX/Linux libc only; one process besides the plugin's: none (posix_spawn = vfork).
  */
 #define _GNU_SOURCE
@@ -39,15 +49,21 @@
 
 extern char **environ;
 
-#define SEARCH_VAR "CNI_PATH"
 #define SPOOL_CAP (1u << 20) /* the wrapper journals at most captureMaxBytes of it anyway */
+#define CMD_SPOOL_CAP 4096u  /* a command's stderr says why (the xtables lock); its output is not the story */
 #define EXIT_NOT_FOUND 127
 
 static const char *name = "";
+/* Command mode: search PATH as Go's LookPath, our entries end in "/cmd" rather than "/bin". */
+static int command_mode = 0;
+static unsigned spool_cap = SPOOL_CAP;
 
+/* CLOCK_MONOTONIC, Node's process.hrtime: the wrapper turns it into epoch time with the anchor of
+ * its own records, so a call's times sit inside its caller's (this node's wall clock and Node's
+ * time origin can disagree by milliseconds on a loaded node). */
 static unsigned long long now_ns(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
 }
 
@@ -101,13 +117,43 @@ static char *find_plugin(char *const *dirs, size_t ndirs) {
   return NULL;
 }
 
+/* Go's exec.LookPath (os/exec, lp_unix.go): "" is ".", the first dir/name that stat() says is not a
+ * directory and that eaccess(X_OK) allows (the mode's x bits where eaccess is refused). A
+ * relative hit is Go's ErrDot: not found. Never this shim itself. */
+static char *find_command(char *const *dirs, size_t ndirs) {
+  struct stat me;
+  int know_me = stat("/proc/self/exe", &me) == 0;
+  for (size_t i = 0; i < ndirs; i++) {
+    const char *dir = dirs[i][0] ? dirs[i] : ".";
+    size_t dl = strlen(dir);
+    char *cand = malloc(dl + strlen(name) + 2);
+    struct stat st;
+    if (!cand) return NULL;
+    sprintf(cand, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", name);
+    if (stat(cand, &st) == 0 && !S_ISDIR(st.st_mode) && !(know_me && st.st_dev == me.st_dev && st.st_ino == me.st_ino)) {
+      int ok = faccessat(AT_FDCWD, cand, X_OK, AT_EACCESS) == 0;
+      if (!ok && (errno == ENOSYS || errno == EPERM)) ok = (st.st_mode & 0111) != 0;
+      if (ok) {
+        if (cand[0] == '/') return cand;
+        free(cand);
+        return NULL;
+      }
+    }
+    free(cand);
+  }
+  return NULL;
+}
+
 /* Runs the plugin in our place, untraced, with argv[0] its path as libcni would give it. */
 static _Noreturn void exec_untraced(const char *real, char **argv) {
   if (!real) {
-    fprintf(stderr, "cni-trace: plugin %s was removed from CNI_PATH during the call\n", name);
+    fprintf(stderr, "cni-trace: %s %s was removed from %s during the call\n", command_mode ? "command" : "plugin", name, command_mode ? "PATH" : "CNI_PATH");
     _exit(EXIT_NOT_FOUND);
   }
-  argv[0] = (char *)real;
+  /* A plugin gets its path as argv[0] (libcni); a command what the caller gave, with our path
+   * replaced by the real one (go-iptables passes LookPath's answer; multi-call binaries such as
+   * xtables-*-multi dispatch on its base name, which is the same). */
+  if (!command_mode || strchr(argv[0] ? argv[0] : "/", '/')) argv[0] = (char *)real;
   execve(real, argv, environ);
   fprintf(stderr, "cni-trace: cannot run %s: %s\n", real, strerror(errno));
   _exit(126);
@@ -149,7 +195,7 @@ static void relay(struct stream *s, int calls, const char *span, char *buf, size
   if (s->to_open && !write_all(s->to, buf, (size_t)n)) s->to_open = 0;
   unsigned long long before = s->total;
   s->total += (unsigned long long)n;
-  if (!s->spool_ok || before >= SPOOL_CAP) return;
+  if (!s->spool_ok || before >= spool_cap) return;
   if (s->spool < 0) {
     char file[32];
     snprintf(file, sizeof file, "%s%s", span, s->ext);
@@ -157,7 +203,7 @@ static void relay(struct stream *s, int calls, const char *span, char *buf, size
     if (s->spool < 0) { s->spool_ok = 0; return; }
   }
   size_t keep = (size_t)n;
-  if (before + keep > SPOOL_CAP) keep = (size_t)(SPOOL_CAP - before);
+  if (before + keep > spool_cap) keep = (size_t)(spool_cap - before);
   if (!write_all(s->spool, buf, keep)) s->spool_ok = 0;
 }
 
@@ -171,122 +217,22 @@ static void spool_file(int calls, const char *span, const char *ext, const struc
   close(fd);
 }
 
-int main(int argc, char **argv) {
-  (void)argc;
-  char *fallback_argv[] = {NULL, NULL};
-  if (!argv[0]) argv = fallback_argv;
-  const char *slash = argv[0] ? strrchr(argv[0], '/') : NULL;
-  name = slash ? slash + 1 : (argv[0] ? argv[0] : "");
+/* The caller was told the real binary is gone: spooled as a call that exited 127 with that line. */
+static _Noreturn void spool_missing(int calls, const char *span, const struct iovec *iov, int iovcnt) {
+  char msg[4200];
+  int ml = snprintf(msg, sizeof msg, "cni-trace: %s %s was removed from %s during the call\n", command_mode ? "command" : "plugin", name, command_mode ? "PATH" : "CNI_PATH");
+  write_all(2, msg, (size_t)ml);
+  spool_file(calls, span, ".begin", iov, iovcnt);
+  spool_file(calls, span, ".err", &(struct iovec){msg, (size_t)ml}, 1);
+  char end[96];
+  int el = snprintf(end, sizeof end, "exit %d %llu 0 %d\n", EXIT_NOT_FOUND, now_ns(), ml);
+  spool_file(calls, span, ".end", &(struct iovec){end, (size_t)el}, 1);
+  _exit(EXIT_NOT_FOUND);
+}
 
-  /* runDir: the grandparent of <runDir>/shims-<hash>/shim, the binary running now. */
-  char self[4096];
-  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
-  size_t run_len = 0;
-  if (sl > 0) {
-    self[sl] = '\0';
-    char *p = strrchr(self, '/');
-    if (p) { *p = '\0'; p = strrchr(self, '/'); }
-    if (p) { *p = '\0'; run_len = (size_t)(p - self); }
-  }
-
-  /* The search path: CNI_PATH without invocation dirs; the first of them names our spool. */
-  const char *search = getenv(SEARCH_VAR);
-  char *copy = strdup(search ? search : "");
-  size_t ndirs = 0, max = 1;
-  for (const char *c = copy ? copy : ""; *c; c++) max += *c == ':';
-  char **dirs = calloc(max, sizeof *dirs);
-  const char *invocation = NULL;
-  if (!copy || !dirs) exec_untraced(NULL, argv);
-  for (char *entry = copy, *next; entry; entry = next) {
-    next = strchr(entry, ':');
-    if (next) *next++ = '\0';
-    size_t el = strlen(entry);
-    int ours = run_len > 0 && el == run_len + 1 + 16 + 4 && memcmp(entry, self, run_len) == 0 &&
-               entry[run_len] == '/' && is_hex(entry + run_len + 1, 16) && memcmp(entry + run_len + 17, "/bin", 4) == 0;
-    if (!ours) dirs[ndirs++] = entry;
-    else if (!invocation) { entry[run_len + 17] = '\0'; invocation = entry; }
-  }
-  char *real = find_plugin(dirs, ndirs);
-
-  int calls = -1;
-  if (invocation) {
-    int inv = open_private_dir(AT_FDCWD, invocation);
-    if (inv >= 0) { calls = open_private_dir(inv, "calls"); close(inv); }
-  }
-  if (calls < 0) exec_untraced(real, argv);
-
-  unsigned char rnd[8];
-  char span[17];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) exec_untraced(real, argv);
-  for (int i = 0; i < 8; i++) snprintf(span + 2 * i, 3, "%02x", rnd[i]);
-  unsigned long long start = now_ns();
-
-  size_t env_len = 0;
-  for (char **e = environ; *e; e++) env_len += strlen(*e) + 1;
-  size_t in_len = 0;
-  char *in = real ? read_stdin(&in_len) : NULL;
-  if (real && !in) exec_untraced(real, argv); /* out of memory: untraced, with what is left of stdin */
-  const char *path = real ? real : "";
-  char header[128];
-  int hl = snprintf(header, sizeof header, "v1 %llu %zu %zu %zu %zu\n", start, strlen(name), strlen(path), env_len, in_len);
-  size_t nenv = 0;
-  for (char **e = environ; *e; e++) nenv++;
-  struct iovec *iov = calloc(nenv + 4, sizeof *iov);
-  if (!iov) exec_untraced(real, argv);
-  int iovcnt = 0;
-  iov[iovcnt++] = (struct iovec){header, (size_t)hl};
-  iov[iovcnt++] = (struct iovec){(void *)name, strlen(name)};
-  iov[iovcnt++] = (struct iovec){(void *)path, strlen(path)};
-  for (char **e = environ; *e; e++) iov[iovcnt++] = (struct iovec){*e, strlen(*e) + 1};
-  if (in_len) iov[iovcnt++] = (struct iovec){in, in_len};
-  /* IOV_MAX is 1024: an env larger than that goes in one buffer. */
-  char *flat = NULL;
-  if (iovcnt > 1024) {
-    size_t total = (size_t)hl + strlen(name) + strlen(path) + env_len + in_len, off = 0;
-    flat = malloc(total);
-    if (!flat) exec_untraced(real, argv);
-    for (int i = 0; i < iovcnt; i++) { memcpy(flat + off, iov[i].iov_base, iov[i].iov_len); off += iov[i].iov_len; }
-    iov[0] = (struct iovec){flat, total};
-    iovcnt = 1;
-  }
-
-  if (!real) {
-    char msg[4200];
-    int ml = snprintf(msg, sizeof msg, "cni-trace: plugin %s was removed from CNI_PATH during the call\n", name);
-    write_all(2, msg, (size_t)ml);
-    spool_file(calls, span, ".begin", iov, iovcnt);
-    spool_file(calls, span, ".err", &(struct iovec){msg, (size_t)ml}, 1);
-    char end[96];
-    int el = snprintf(end, sizeof end, "exit %d %llu 0 %d\n", EXIT_NOT_FOUND, now_ns(), ml);
-    spool_file(calls, span, ".end", &(struct iovec){end, (size_t)el}, 1);
-    _exit(EXIT_NOT_FOUND);
-  }
-
-  /* The spooled stdin is the plugin's stdin; where it cannot be spooled, an anonymous file is. */
-  char file[32];
-  snprintf(file, sizeof file, "%s.begin", span);
-  int stdin_fd = -1;
-  int bfd = openat(calls, file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (bfd >= 0) {
-    ssize_t want = 0, got;
-    for (int i = 0; i < iovcnt; i++) want += (ssize_t)iov[i].iov_len;
-    while ((got = writev(bfd, iov, iovcnt)) < 0 && errno == EINTR) {}
-    if (got == want && lseek(bfd, (off_t)(want - (ssize_t)in_len), SEEK_SET) >= 0) stdin_fd = bfd;
-    else { close(bfd); unlinkat(calls, file, 0); }
-  }
-  if (stdin_fd < 0) {
-    stdin_fd = memfd_create("cni-trace-stdin", MFD_CLOEXEC);
-    if (stdin_fd < 0 || !write_all(stdin_fd, in, in_len) || lseek(stdin_fd, 0, SEEK_SET) != 0) {
-      fprintf(stderr, "cni-trace: cannot keep stdin for %s: %s\n", real, strerror(errno));
-      _exit(126);
-    }
-    dup2(stdin_fd, 0);
-    close(calls);
-    exec_untraced(real, argv);
-  }
-  free(flat);
-  free(in);
-
+/* Runs `real` with stdin_fd as its stdin (-1: ours, untouched), relays and spools its output,
+ * writes <span>.end and exits as it did. */
+static _Noreturn void run_traced(int calls, const char *span, char *real, char **argv, int stdin_fd) {
   /* TRACEPARENT: the caller's trace and flags, this call's span. */
   const size_t tpl = sizeof "TRACEPARENT=" - 1;
   for (char **e = environ; *e; e++) {
@@ -300,7 +246,10 @@ int main(int argc, char **argv) {
   }
 
   int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) { dup2(stdin_fd, 0); exec_untraced(real, argv); }
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    if (stdin_fd >= 0) dup2(stdin_fd, 0);
+    exec_untraced(real, argv);
+  }
   /* A caller that closed its end must not kill us mid-relay; the plugin gets SIGPIPE as the
    * caller left it (default, unless the caller ignored it). Its signal mask is ours: the caller's. */
   struct sigaction ign = {.sa_handler = SIG_IGN}, was;
@@ -312,18 +261,18 @@ int main(int argc, char **argv) {
   sigemptyset(&def);
   if (was.sa_handler != SIG_IGN) sigaddset(&def, SIGPIPE);
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   posix_spawnattr_init(&attr);
   posix_spawnattr_setsigdefault(&attr, &def);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
-  argv[0] = real;
+  if (!command_mode || strchr(argv[0] ? argv[0] : "/", '/')) argv[0] = (char *)real;
   pid_t pid;
   int rc = posix_spawn(&pid, real, &fa, &attr, argv, environ);
   close(out[1]);
   close(err[1]);
-  close(stdin_fd);
+  if (stdin_fd >= 0) close(stdin_fd);
   if (rc != 0) {
     /* As a failed exec in a forked child reports it: 126 (or 127 for ENOENT), the reason on stderr. */
     char msg[4200];
@@ -381,4 +330,140 @@ int main(int argc, char **argv) {
     _exit(128 + sig);
   }
   _exit(WEXITSTATUS(status));
+}
+
+/* Command mode: spools name, path, TRACEPARENT and argv as the command will get them, then runs it. */
+static _Noreturn void run_command(int calls, const char *span, unsigned long long start, char *real, char **argv) {
+  const char *path = real ? real : "";
+  if (real && strchr(argv[0] ? argv[0] : "/", '/')) argv[0] = real;
+  const char *tp = getenv("TRACEPARENT");
+  if (!tp) tp = "";
+  size_t argv_len = 0;
+  for (char **a = argv; *a; a++) argv_len += strlen(*a) + 1;
+  char header[128];
+  int hl = snprintf(header, sizeof header, "c1 %llu %zu %zu %zu %zu\n", start, strlen(name), strlen(path), strlen(tp), argv_len);
+  char *flat = malloc((size_t)hl + strlen(name) + strlen(path) + strlen(tp) + argv_len);
+  if (!flat) exec_untraced(real, argv);
+  size_t off = 0;
+  const char *parts[] = {header, name, path, tp};
+  for (int i = 0; i < 4; i++) { memcpy(flat + off, parts[i], strlen(parts[i])); off += strlen(parts[i]); }
+  for (char **a = argv; *a; a++) { size_t l = strlen(*a) + 1; memcpy(flat + off, *a, l); off += l; }
+  struct iovec iov = {flat, off};
+  if (!real) spool_missing(calls, span, &iov, 1);
+  spool_file(calls, span, ".begin", &iov, 1);
+  free(flat);
+  run_traced(calls, span, real, argv, -1);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  char *fallback_argv[] = {NULL, NULL};
+  if (!argv[0]) argv = fallback_argv;
+  const char *slash = argv[0] ? strrchr(argv[0], '/') : NULL;
+  name = slash ? slash + 1 : (argv[0] ? argv[0] : "");
+
+  /* runDir: the grandparent of <runDir>/shims-<hash>/shim, the binary running now. */
+  char self[4096];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  size_t run_len = 0;
+  if (sl > 0) {
+    self[sl] = '\0';
+    char *p = strrchr(self, '/');
+    if (p) { *p = '\0'; p = strrchr(self, '/'); }
+    if (p) { command_mode = strncmp(p + 1, "cmds-", 5) == 0; *p = '\0'; run_len = (size_t)(p - self); }
+  }
+  if (command_mode) spool_cap = CMD_SPOOL_CAP;
+
+  /* The search path: CNI_PATH (PATH) without invocation dirs; the first of them names our spool. */
+  const char *search = getenv(command_mode ? "PATH" : "CNI_PATH");
+  const char *tail = command_mode ? "/cmd" : "/bin";
+  char *copy = strdup(search ? search : "");
+  size_t ndirs = 0, max = 1;
+  for (const char *c = copy ? copy : ""; *c; c++) max += *c == ':';
+  char **dirs = calloc(max, sizeof *dirs);
+  const char *invocation = NULL;
+  if (!copy || !dirs) exec_untraced(NULL, argv);
+  /* Go's filepath.SplitList: an empty PATH has no entries (CNI_PATH's "" is the cwd to libcni). */
+  for (char *entry = command_mode && !*copy ? NULL : copy, *next; entry; entry = next) {
+    next = strchr(entry, ':');
+    if (next) *next++ = '\0';
+    size_t el = strlen(entry);
+    int ours = run_len > 0 && el == run_len + 1 + 16 + 4 && memcmp(entry, self, run_len) == 0 &&
+               entry[run_len] == '/' && is_hex(entry + run_len + 1, 16) && memcmp(entry + run_len + 17, tail, 4) == 0;
+    if (!ours) dirs[ndirs++] = entry;
+    else if (!invocation) { entry[run_len + 17] = '\0'; invocation = entry; }
+  }
+  char *real = command_mode ? find_command(dirs, ndirs) : find_plugin(dirs, ndirs);
+
+  int calls = -1;
+  if (invocation) {
+    int inv = open_private_dir(AT_FDCWD, invocation);
+    if (inv >= 0) { calls = open_private_dir(inv, "calls"); close(inv); }
+  }
+  if (calls < 0) exec_untraced(real, argv);
+
+  unsigned char rnd[8];
+  char span[17];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) exec_untraced(real, argv);
+  for (int i = 0; i < 8; i++) snprintf(span + 2 * i, 3, "%02x", rnd[i]);
+  unsigned long long start = now_ns();
+  if (command_mode) run_command(calls, span, start, real, argv);
+
+  size_t env_len = 0;
+  for (char **e = environ; *e; e++) env_len += strlen(*e) + 1;
+  size_t in_len = 0;
+  char *in = real ? read_stdin(&in_len) : NULL;
+  if (real && !in) exec_untraced(real, argv); /* out of memory: untraced, with what is left of stdin */
+  const char *path = real ? real : "";
+  char header[128];
+  int hl = snprintf(header, sizeof header, "v1 %llu %zu %zu %zu %zu\n", start, strlen(name), strlen(path), env_len, in_len);
+  size_t nenv = 0;
+  for (char **e = environ; *e; e++) nenv++;
+  struct iovec *iov = calloc(nenv + 4, sizeof *iov);
+  if (!iov) exec_untraced(real, argv);
+  int iovcnt = 0;
+  iov[iovcnt++] = (struct iovec){header, (size_t)hl};
+  iov[iovcnt++] = (struct iovec){(void *)name, strlen(name)};
+  iov[iovcnt++] = (struct iovec){(void *)path, strlen(path)};
+  for (char **e = environ; *e; e++) iov[iovcnt++] = (struct iovec){*e, strlen(*e) + 1};
+  if (in_len) iov[iovcnt++] = (struct iovec){in, in_len};
+  /* IOV_MAX is 1024: an env larger than that goes in one buffer. */
+  char *flat = NULL;
+  if (iovcnt > 1024) {
+    size_t total = (size_t)hl + strlen(name) + strlen(path) + env_len + in_len, off = 0;
+    flat = malloc(total);
+    if (!flat) exec_untraced(real, argv);
+    for (int i = 0; i < iovcnt; i++) { memcpy(flat + off, iov[i].iov_base, iov[i].iov_len); off += iov[i].iov_len; }
+    iov[0] = (struct iovec){flat, total};
+    iovcnt = 1;
+  }
+
+  if (!real) spool_missing(calls, span, iov, iovcnt);
+
+  /* The spooled stdin is the plugin's stdin; where it cannot be spooled, an anonymous file is. */
+  char file[32];
+  snprintf(file, sizeof file, "%s.begin", span);
+  int stdin_fd = -1;
+  int bfd = openat(calls, file, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (bfd >= 0) {
+    ssize_t want = 0, got;
+    for (int i = 0; i < iovcnt; i++) want += (ssize_t)iov[i].iov_len;
+    while ((got = writev(bfd, iov, iovcnt)) < 0 && errno == EINTR) {}
+    if (got == want && lseek(bfd, (off_t)(want - (ssize_t)in_len), SEEK_SET) >= 0) stdin_fd = bfd;
+    else { close(bfd); unlinkat(calls, file, 0); }
+  }
+  if (stdin_fd < 0) {
+    stdin_fd = memfd_create("cni-trace-stdin", MFD_CLOEXEC);
+    if (stdin_fd < 0 || !write_all(stdin_fd, in, in_len) || lseek(stdin_fd, 0, SEEK_SET) != 0) {
+      fprintf(stderr, "cni-trace: cannot keep stdin for %s: %s\n", real, strerror(errno));
+      _exit(126);
+    }
+    dup2(stdin_fd, 0);
+    close(calls);
+    exec_untraced(real, argv);
+  }
+  free(flat);
+  free(in);
+
+  run_traced(calls, span, real, argv, stdin_fd);
 }

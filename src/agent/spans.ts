@@ -107,6 +107,11 @@ export function stepAttributes(inv: Invocation, step: Step): Attributes {
   if (step.depth > 0) a['cni.step.depth'] = step.depth;
   set(a, 'process.executable.path', step.path);
   set(a, 'process.exit.code', step.exitCode);
+  if (step.argv) {
+    // A traced command: OpenTelemetry's process attributes (semantic conventions, "process").
+    a['process.command'] = step.plugin;
+    a['process.command_args'] = [...step.argv];
+  }
   set(a, 'cni.signal', step.signal);
   set(a, 'container.id', inv.containerId);
   set(a, 'network.interface.name', inv.ifname);
@@ -205,9 +210,10 @@ export function ownTimeEvents(inv: Invocation): TimedEvent[] {
 export function spanFromStep(inv: Invocation, step: Step, invocationEndNs: string, resource: Resource): ReadableSpan {
   const endNs = step.endNs ?? invocationEndNs;
   const error = step.status === 'abandoned' ? 'abandoned: the plugin was still running when the wrapper was killed'
-    : step.status === 'in-flight' ? 'unfinished' : step.error ? step.error.msg : step.status === 'error' ? `plugin failed with exit code ${step.exitCode}` : undefined;
+    : step.status === 'in-flight' ? 'unfinished' : step.error ? step.error.msg
+      : step.status === 'error' ? step.argv ? `${step.plugin} ${step.signal ? `died of ${step.signal}` : `exited with code ${step.exitCode}`}` : `plugin failed with exit code ${step.exitCode}` : undefined;
   return span({
-    name: `${step.plugin} ${step.command}`,
+    name: step.argv ? `exec ${step.plugin}` : `${step.plugin} ${step.command}`,
     kind: SpanKind.CLIENT,
     ctx: context(inv.traceId, step.spanId),
     parent: context(inv.traceId, step.parentSpanId ?? inv.spanId),

@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, Entry> = {
   tail: { summary: 'print recorded invocations (one line or JSON object each)', load: async () => (await import('./tail-command.ts')).tail },
   show: { summary: 'one invocation as a waterfall with all its details', load: async () => (await import('./show-command.ts')).show },
   stats: { summary: 'latency percentiles per plugin and command, the slowest calls', load: async () => (await import('./stats-command.ts')).stats },
+  diagnose: { summary: 'what is wrong here: slow plugins, errors, leaks, retries, exhausted ranges', load: async () => (await import('./diagnose-command.ts')).diagnose },
   tui: { summary: 'the live view: what runs now, what was slow, what failed and why', load: async () => (await import('./tui-command.ts')).tui, sizedHeap: true },
   agent: { summary: 'export the journal as OpenTelemetry traces (OTLP/HTTP)', load: async () => (await import('./agent-command.ts')).agent, sizedHeap: true },
 };

@@ -9,7 +9,7 @@ import { recordsNewestFirst } from '../journal/reader.ts';
 import { matches, type InvocationFilter } from '../view/filter.ts';
 import { OWN_TIME } from '../view/own-time.ts';
 import { ownBar, track, waterfall } from '../view/waterfall.ts';
-import { escapeControl, formatMs, paintStatus, rfc3339 } from '../view/text.ts';
+import { escapeControl, formatMs, paintStatus, rfc3339, shellWord } from '../view/text.ts';
 
 export type ShowSelector = { id: string } | { namespace?: string; pod: string } | { latest: true };
 
@@ -101,10 +101,11 @@ function stepLabel(s: Step): string {
 function stepSection(s: Step, caller: Step | undefined): string {
   const lines = [`── ${s.index}.${s.depth > 0 ? ` ${'↳ '.repeat(s.depth)}` : ' '}${safe(s.plugin)} ${s.command} — ${s.status}, ${formatMs(s.durationMs)}${s.exitCode !== null ? `, exit ${s.exitCode}` : ''}${s.signal ? `, ${s.signal}` : ''}`];
   if (caller) lines.push(`  called by: ${safe(caller.plugin)} (span ${caller.spanId}), span ${s.spanId}`);
-  lines.push(`  path: ${safe(s.path ?? '(not found in CNI_PATH)')}`);
+  lines.push(`  path: ${safe(s.path ?? (s.argv ? '(not found in PATH)' : '(not found in CNI_PATH)'))}`);
+  if (s.argv) lines.push(`  argv: ${safe(s.argv.map(shellWord).join(' '))}`);
   if (s.skipped) lines.push(`  skipped: ${safe(s.skipped)}`);
   if (s.error) lines.push(`  error ${s.error.code}: ${safe(s.error.msg)}${s.error.details ? ` (${safe(s.error.details)})` : ''}`);
-  if (s.stdin !== undefined) lines.push('  stdin:', indent(pretty(s.stdin)));
+  if (s.stdin !== undefined && !s.argv) lines.push('  stdin:', indent(pretty(s.stdin)));
   if (s.stdout?.text) lines.push(`  stdout${s.stdout.truncated ? ` (first ${s.stdout.text.length} of ${s.stdout.bytes} bytes)` : ''}:`, indent(streamText(s.stdout.text)));
   if (s.stderr?.text) lines.push(`  stderr${s.stderr.truncated ? ` (first ${s.stderr.text.length} of ${s.stderr.bytes} bytes)` : ''}:`, indent(s.stderr.text.replace(/\n$/, '')));
   if (s.env) {

@@ -43,6 +43,7 @@ export function invocationJson(inv: Invocation): Record<string, unknown> {
       status: s.status,
       ...(s.error ? { error: s.error } : {}),
       ...(s.skipped ? { skipped: s.skipped } : {}),
+      ...(s.argv ? { argv: s.argv } : {}),
     })),
   };
 }
@@ -53,12 +54,29 @@ export function invocationLine(inv: Invocation, colour: boolean, wide = false): 
   const time = inv.startNs ? rfc3339(inv.startNs).slice(11, 26) : '?';
   const pod = inv.pod.name ? `${inv.pod.namespace ?? '-'}/${inv.pod.name}` : '-';
   const status = paintStatus(inv.status.padEnd(9), inv.status, colour);
-  // Delegates separated by ·, the plugins each one ran after › (bridge 9.1ms › host-local 3.0ms).
-  const steps = inv.steps.map((s) => `${s.depth > 0 ? ' › ' : ' · '}${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}`).join('').slice(3);
+  // Delegates separated by ·, the plugins each one ran after › (bridge 9.1ms › host-local 3.0ms),
+  // the commands a step ran summed in brackets after it (portmap 310ms [iptables×18 251ms]).
+  const commands = commandsByCaller(inv);
+  const steps = inv.steps.filter((s) => !s.argv).map((s) => `${s.depth > 0 ? ' › ' : ' · '}${s.plugin}${s.status === 'ok' ? '' : `(${s.status})`} ${formatMs(s.durationMs)}${commands.get(s.spanId) ?? ''}`).join('').slice(3);
   const own = ownTime(inv);
   const ownText = own ? `${steps ? ' · ' : ''}${OWN_TIME} ${formatMs(own.ms)}` : '';
   const err = inv.error ? `  error ${inv.error.code}: ${inv.error.msg}` : '';
   return escapeControl([time, inv.command.padEnd(6), status, formatMs(inv.durationMs).padStart(8), pod, inv.containerId.slice(0, 12), inv.ifname, inv.network, steps + ownText, ...(wide ? [`trace ${inv.traceId}`] : [])].join('  ') + err);
+}
+
+/** Per caller's span, " [iptables×18 ip6tables×2 251ms]": the traced commands it ran and their summed time. */
+function commandsByCaller(inv: Invocation): Map<string, string> {
+  const by = new Map<string, { counts: Map<string, number>; ms: number }>();
+  for (const s of inv.steps) {
+    if (!s.argv || s.parentSpanId === undefined) continue;
+    const c = by.get(s.parentSpanId) ?? { counts: new Map(), ms: 0 };
+    c.counts.set(s.plugin, (c.counts.get(s.plugin) ?? 0) + 1);
+    c.ms += s.durationMs ?? 0;
+    by.set(s.parentSpanId, c);
+  }
+  const out = new Map<string, string>();
+  for (const [id, c] of by) out.set(id, ` [${[...c.counts].map(([n, k]) => `${n}×${k}`).join(' ')} ${formatMs(c.ms)}]`);
+  return out;
 }
 
 export interface TailOptions {

@@ -285,3 +285,23 @@ export function redactStreamText(text: string, whole: boolean, isCredential: (ke
   }
   return redactText(text, isCredential);
 }
+
+/** Key material as commands take it on their command line (`ip xfrm state … enc aes 0x…`). */
+const HEX_KEY = /^0x[0-9a-fA-F]{16,}$/;
+
+/**
+ * A command's argv (a traced iptables, ip, tc …): each argument as free text; the argument
+ * after a flag or word naming a credential (`--password X`, `psk X`); and hex key material.
+ * The rest — rules, addresses, devices — is what the trace is for and stays as it ran.
+ */
+export function redactArgv(argv: readonly string[], isCredential: (key: string) => boolean): string[] {
+  const out: string[] = [];
+  let next = false;
+  for (const arg of argv) {
+    if (next || HEX_KEY.test(arg)) out.push(REDACTED);
+    else out.push(redactText(arg, isCredential));
+    const word = arg.replace(/^-+/, '');
+    next = !next && word !== '' && !word.includes('=') && /^[A-Za-z][\w.-]*$/.test(word) && isCredential(word);
+  }
+  return out;
+}

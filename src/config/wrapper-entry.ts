@@ -31,6 +31,8 @@ export interface WrapperEntry {
   readonly nested: boolean;
   /** Where per-call nested-tracing shims live (tmpfs, so nothing outlives a reboot). */
   readonly runDir: string;
+  /** Commands (found through PATH) whose runs by a delegate are traced; empty: none. */
+  readonly commands: readonly string[];
   /** The whole entry as received, for the journal (redacted there). */
   readonly raw: JsonObject;
 }
@@ -44,10 +46,13 @@ export const DEFAULTS = {
   runDir: '/run/cni-trace',
 } as const;
 
+/** `"commands": true`: what go-iptables, the CNI plugins and their helpers run through PATH. */
+export const DEFAULT_COMMANDS = ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'iptables-save', 'ip', 'tc', 'modprobe'] as const;
+
 /** Keys a runtime or the CNI spec may put into any plugin object. */
 const SPEC_KEYS = new Set(['type', 'name', 'cniVersion', 'capabilities', 'runtimeConfig', 'prevResult', 'args', 'ipam', 'dns']);
 /** The wrapper's own keys. */
-const WRAPPER_KEYS = new Set(['delegates', 'journalDir', 'redact', 'journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes', 'nested', 'runDir']);
+const WRAPPER_KEYS = new Set(['delegates', 'journalDir', 'redact', 'journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes', 'nested', 'runDir', 'commands']);
 
 function invalid(field: string, problem: string): CniError {
   return cniError(ErrorCode.InvalidNetworkConfig, `invalid cni-trace config: ${field}: ${problem}`);
@@ -94,6 +99,9 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
   if (typeof nested !== 'boolean') return invalid('nested', `must be true or false, got ${JSON.stringify(nested)}`);
   const runDir = conf.runDir === undefined ? DEFAULTS.runDir : conf.runDir;
   if (typeof runDir !== 'string' || !runDir.startsWith('/')) return invalid('runDir', 'must be an absolute path');
+  const commands = parseCommands(conf.commands);
+  if (!Array.isArray(commands)) return commands;
+  if (commands.length > 0 && !nested) return invalid('commands', 'command tracing rides on nested tracing: it needs "nested": true (the default)');
   const runtimeConfig = conf.runtimeConfig === undefined ? {} : conf.runtimeConfig;
   if (!isObject(runtimeConfig)) return invalid('runtimeConfig', 'must be an object');
   const caps = checkCapabilities(conf.capabilities, 'capabilities');
@@ -117,8 +125,22 @@ export function parseWrapperEntry(conf: JsonObject): WrapperEntry | CniError {
     captureMaxBytes: capture,
     nested,
     runDir,
+    commands,
     raw: conf,
   };
+}
+
+/** `true` (the default set), `false`, or command names as PATH lookups take them. */
+function parseCommands(v: Json | undefined): string[] | CniError {
+  if (v === undefined || v === false) return [];
+  if (v === true) return [...DEFAULT_COMMANDS];
+  const shape = 'must be true, false or an array of command names (e.g. ["iptables", "ip"])';
+  if (!Array.isArray(v)) return invalid('commands', shape);
+  for (const [i, c] of v.entries()) {
+    if (typeof c !== 'string') return invalid(`commands[${i}]`, shape);
+    if (c === '' || c === '.' || c === '..' || c.includes('/') || c.includes('\0')) return invalid(`commands[${i}]`, `invalid command name ${JSON.stringify(c)}: a name looked up in PATH, not a path`);
+  }
+  return [...new Set(v as string[])];
 }
 
 function checkDelegate(d: Json | undefined, field: string): CniError | null {

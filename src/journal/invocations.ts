@@ -34,6 +34,8 @@ export interface Step {
   readonly depth: number;
   /** A nested call's CNI_* env (a delegate's is the invocation's). */
   readonly env?: Readonly<Record<string, string>>;
+  /** A traced command's argv, redacted (iptables, ip … a plugin ran); absent for plugins. */
+  readonly argv?: readonly string[];
 }
 
 export interface Invocation extends Omit<InvocationIdentity, 'command'> {
@@ -206,6 +208,7 @@ function buildStep(b: StepBegin | undefined, e: StepEnd | undefined, inv: Invoca
     ...(b?.parentSpanId !== undefined ? { parentSpanId: b.parentSpanId } : {}),
     depth: b?.parentSpanId !== undefined ? 1 : 0,
     ...(b?.env ? { env: b.env } : {}),
+    ...(b?.argv ? { argv: b.argv } : {}),
   };
 }
 

@@ -51,7 +51,8 @@ const SHAPES: Record<JournalRecord['rec'], Check> = {
     netns: str, ifname: str, network: str, cniVersion: str, pod, env: strings, stdin: json,
     delegates: (v) => Array.isArray(v) && v.every(str), pid: int, bootId: optional(str),
   }),
-  'step.begin': fields({ ...stepKey, path: nullable(str), startNs: ns, stdin: json, parentSpanId: optional(spanId), env: optional(strings) }),
+  'step.begin': fields({ ...stepKey, path: nullable(str), startNs: ns, stdin: json, parentSpanId: optional(spanId), env: optional(strings),
+    argv: optional((v) => Array.isArray(v) && v.every(str)) }),
   'step.end': fields({
     ...stepKey, endNs: ns, durationNs: ns, pid: nullable(int), exitCode: nullable(int), signal: nullable(str),
     status: oneOf('ok', 'error', 'skipped'), error: optional(cniError), skipped: optional(str), stdout: capture, stderr: capture,

@@ -89,6 +89,11 @@ export interface StepBegin extends StepKey, Cut {
    */
   readonly parentSpanId?: string;
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Traced commands only (iptables, ip … a plugin ran through PATH; `plugin` is the command's
+   * name, `stdin` null): the argv it ran with, redacted.
+   */
+  readonly argv?: readonly string[];
 }
 
 export type StepStatus = 'ok' | 'error' | 'skipped';

@@ -28,6 +28,8 @@ export interface ChainContext {
   readonly reaper?: DelegateGuard;
   /** Set when nested calls are traced: delegates get its CNI_PATH. */
   readonly nested?: NestedTracer;
+  /** Set when commands are traced: the PATH delegates get (set by runChain). */
+  readonly commandPath?: string;
   readonly forwardStderr: (chunk: Buffer) => void;
 }
 
@@ -51,7 +53,8 @@ interface StepSuccess {
 }
 
 /** Runs the command's delegates and returns the runtime-facing outcome. */
-export async function runChain(ctx: ChainContext): Promise<ChainOutcome> {
+export async function runChain(given: ChainContext): Promise<ChainOutcome> {
+  const ctx = withCommands(given);
   const { entry } = ctx;
   switch (ctx.env.command) {
     case 'ADD': return runAdd(ctx);
@@ -128,7 +131,9 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
   const ran = await ctx.exec.run({
     path: found.path,
     stdin: stringifyJson(config),
-    env: delegateEnv(ctx.processEnv, { TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}) }),
+    env: delegateEnv(ctx.processEnv, {
+      TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}), ...(ctx.commandPath ? { PATH: ctx.commandPath } : {}),
+    }),
     onStderr: ctx.forwardStderr,
     ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
     keepStderrBytes: Math.max(STDERR_KEEP_BYTES, entry.captureMaxBytes),
@@ -158,10 +163,26 @@ function recordNested(ctx: ChainContext, nested: NestedTracer, index: number, st
       spawnError: null, pid: null, startMono: 0n, endMono: 0n,
     };
     const failed = call.endNs !== null && execFailed(outcome);
-    ctx.recorder.nestedStep(index, parentSpanId, call, outcome, failed ? 'error' : 'ok', failed ? delegateFailure(outcome, ctx.entry.cniVersion).error : undefined);
+    // A command's non-zero exit is its own answer (iptables -C: "no such rule"), not a CNI error.
+    const error = failed && !call.argv ? delegateFailure(outcome, ctx.entry.cniVersion).error : undefined;
+    ctx.recorder.nestedStep(index, parentSpanId, call, outcome, failed ? 'error' : 'ok', error);
   }
   if (!execFailed(o)) return o;
   return { ...o, stdout: nested.scrub(o.stdout), stderr: nested.scrub(o.stderr) };
+}
+
+/**
+ * The context with `PATH` for the delegates, the traced commands' shims first, when the entry
+ * asks for command tracing and the wrapper has a PATH (an unset one stays unset: sh would fall
+ * back to its default). When the shims cannot be made, one stderr line and PATH as given.
+ */
+function withCommands(ctx: ChainContext): ChainContext {
+  const path = ctx.processEnv.PATH;
+  if (!ctx.nested || ctx.entry.commands.length === 0 || !path) return ctx;
+  const got = ctx.nested.commandPath(ctx.entry.commands, path);
+  if ('path' in got) return { ...ctx, commandPath: got.path };
+  ctx.forwardStderr(Buffer.from(`cni-trace: command tracing off for this call, the network operation is unaffected: ${got.reason}\n`));
+  return ctx;
 }
 
 /** Only for a nested call that died of a signal: node:os is loaded then, not on every call. */

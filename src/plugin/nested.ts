@@ -22,12 +22,18 @@
  * before it ~0.2 of it; this one well under 0.1 (bench/nested-shim.ts, docs/decisions.md 15).
  * Whatever goes wrong here turns nesting off for the call with one stderr line; the delegates
  * then run with CNI_PATH as given.
+ *
+ * Command tracing (the entry's `commands`) rides on the same invocation directory: delegates
+ * get `PATH=<runDir>/<id>/cmd:<PATH>`, `cmd` a link to `<runDir>/cmds-<hash>/bin`, whose links
+ * run the same shim in command mode; its calls are spooled to the same calls/ and collected
+ * with the nested ones (`argv` set).
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, unlinkSync } from 'node:fs';
+import { epochNsAt } from '../trace/clock.ts';
 import { parseTraceparent } from '../trace/ids.ts';
 import { at, canonicalRunDir, DIR_FLAGS, openChild, openRunDir, UnsafeDir } from './run-dir.ts';
-import { findShimBinary } from './shim-binary.ts';
-import { ensureShimDir, shimDirName } from './shim-dir.ts';
+import { findShimBinary, type ShimBinary } from './shim-binary.ts';
+import { commandNames, ensureShimDir, pluginNames, shimDirName } from './shim-dir.ts';
 
 /** Below this much free space in runDir nesting stays off: a full tmpfs must not eat plugin output. */
 export const MIN_FREE_BYTES = 16 * 1024 * 1024;
@@ -37,8 +43,10 @@ export interface NestedCall {
   readonly spanId: string;
   /** The name the caller asked for (argv[0]'s base name). */
   readonly plugin: string;
-  /** The real binary the shim ran; null when it had vanished from CNI_PATH. */
+  /** The real binary the shim ran; null when it had vanished from CNI_PATH (PATH). */
   readonly path: string | null;
+  /** A command's argv as it ran (argv[0] the real path when the caller gave a path); absent for a plugin. */
+  readonly argv?: readonly string[];
   readonly startNs: bigint;
   /** Null while (or because) the call never finished. */
   readonly endNs: bigint | null;
@@ -67,30 +75,47 @@ function readOr(path: string): Buffer {
   }
 }
 
-/** Parses the shim's `<span>.begin`: header, name, path, NUL-separated env, stdin. */
-export function parseBegin(buf: Buffer): { startNs: bigint; plugin: string; path: string | null; env: Record<string, string>; stdin: Buffer } | null {
+type Begin = { startNs: bigint; plugin: string; path: string | null; env: Record<string, string>; stdin: Buffer; argv?: string[] };
+
+/** NUL-terminated entries (the last terminator optional). */
+function nulSplit(block: Buffer): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < block.length;) {
+    let z = block.indexOf(0, i);
+    if (z < 0) z = block.length;
+    out.push(block.toString('utf8', i, z));
+    i = z + 1;
+  }
+  return out;
+}
+
+/**
+ * Parses the shim's `<span>.begin`: a plugin's (`v1`: name, path, NUL-separated env, stdin) or
+ * a command's (`c1`: name, path, the caller's TRACEPARENT, NUL-separated argv).
+ */
+export function parseBegin(buf: Buffer): Begin | null {
   const nl = buf.indexOf(10);
-  const m = nl < 0 ? null : /^v1 (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(buf.toString('latin1', 0, nl));
+  const m = nl < 0 ? null : /^(v1|c1) (\d+) (\d+) (\d+) (\d+) (\d+)$/.exec(buf.toString('latin1', 0, nl));
   if (!m) return null;
-  const [nameLen, pathLen, envLen, stdinLen] = m.slice(2).map(Number) as [number, number, number, number];
+  const [nameLen, pathLen, thirdLen, fourthLen] = m.slice(3).map(Number) as [number, number, number, number];
   let off = nl + 1;
   const take = (n: number): Buffer => buf.subarray(off, (off += n));
   const plugin = take(nameLen).toString('utf8');
-  const path = take(pathLen).toString('utf8');
-  const envBlock = take(envLen);
+  const path = take(pathLen).toString('utf8') || null;
+  const startNs = BigInt(m[2]!);
+  if (m[1] === 'c1') {
+    const traceparent = take(thirdLen).toString('latin1');
+    return { startNs, plugin, path, env: traceparent ? { TRACEPARENT: traceparent } : {}, stdin: Buffer.alloc(0), argv: nulSplit(take(fourthLen)) };
+  }
   const env: Record<string, string> = {};
-  for (let i = 0; i < envBlock.length;) {
-    let z = envBlock.indexOf(0, i);
-    if (z < 0) z = envBlock.length;
-    const entry = envBlock.toString('utf8', i, z);
+  for (const entry of nulSplit(take(thirdLen))) {
     const eq = entry.indexOf('=');
     if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    i = z + 1;
   }
-  return { startNs: BigInt(m[1]!), plugin, path: path === '' ? null : path, env, stdin: take(stdinLen) };
+  return { startNs, plugin, path, env, stdin: take(fourthLen) };
 }
 
-/** Parses `<span>.end`: `exit N <end ns> <out bytes> <err bytes>` or `signal S …`. */
+/** Parses `<span>.end`: `exit N <end mono ns> <out bytes> <err bytes>` or `signal S …`. */
 export function parseEnd(text: string): { exitCode: number | null; signal: number | null; endNs: bigint; stdoutBytes: number; stderrBytes: number } | null {
   const m = /^(exit|signal) (\d+) (\d+) (\d+) (\d+)\n?$/.exec(text);
   if (!m) return null;
@@ -107,11 +132,17 @@ export class NestedTracer {
   /** runDir and calls/, opened and checked once; every later operation goes through them. */
   private readonly runFd: number;
   private readonly callsFd: number;
+  private readonly runDir: string;
+  private readonly shim: ShimBinary;
+  /** commandPath's answer, worked out once per invocation. */
+  private commands: { path: string } | { reason: string } | undefined;
   private disposed = false;
   /** Span ids of nested calls seen so far: a call's parent is one of them or the step. */
   private readonly known = new Set<string>();
 
-  private constructor(runDir: string, id: string, runFd: number, callsFd: number, originalPath: string) {
+  private constructor(runDir: string, id: string, runFd: number, callsFd: number, originalPath: string, shim: ShimBinary) {
+    this.runDir = runDir;
+    this.shim = shim;
     this.dir = `${runDir}/${id}`;
     this.binDir = `${this.dir}/bin`;
     this.id = id;
@@ -140,7 +171,7 @@ export class NestedTracer {
       const fs = statfsSync(at(runFd, '.'));
       if (fs.bavail * fs.bsize < MIN_FREE_BYTES) throw new UnsafeDir(`${runDir} has less than ${MIN_FREE_BYTES >> 20} MiB free`);
       const shimDir = shimDirName(cniPath, paths, shim);
-      ensureShimDir(runFd, runDir, shimDir, paths, shim, invocationId);
+      ensureShimDir(runFd, runDir, shimDir, () => pluginNames(paths), shim, invocationId);
       mkdirSync(at(runFd, invocationId), { mode: 0o700 });
       made = true;
       invFd = openChild(runFd, invocationId, `${runDir}/${invocationId}`, 0o700);
@@ -148,7 +179,7 @@ export class NestedTracer {
       symlinkSync(`../${shimDir}/bin`, at(invFd, 'bin'));
       callsFd = openSync(at(invFd, 'calls'), DIR_FLAGS);
       closeSync(invFd);
-      return new NestedTracer(runDir, invocationId, runFd, callsFd, cniPath);
+      return new NestedTracer(runDir, invocationId, runFd, callsFd, cniPath, shim);
     } catch (e) {
       for (const fd of [invFd, callsFd]) if (fd >= 0) closeSync(fd);
       if (made) rmSync(at(runFd, invocationId), { recursive: true, force: true });
@@ -161,6 +192,28 @@ export class NestedTracer {
   /** The CNI_PATH a delegate gets: the shims first, then the original. */
   get cniPath(): string {
     return this.originalPath === '' ? this.binDir : `${this.binDir}:${this.originalPath}`;
+  }
+
+  /**
+   * The PATH a delegate gets with `names` traced: `<dir>/cmd` (a link to the shared
+   * `cmds-<hash>/bin`, which links only the names Go's LookPath finds in `path`) before `path`;
+   * a reason instead when the directory cannot be made. Once per invocation: every delegate
+   * gets the wrapper's PATH.
+   */
+  commandPath(names: readonly string[], path: string): { path: string } | { reason: string } {
+    if (this.commands !== undefined) return this.commands;
+    const dirs = path === '' ? [] : path.split(':');
+    const cmdDir = shimDirName(path, dirs, this.shim, 'cmds-', names);
+    try {
+      // The names are looked up only when the directory is built: its hash changes with PATH's directories.
+      ensureShimDir(this.runFd, this.runDir, cmdDir, () => commandNames(names, path), this.shim, `${this.id}-cmd`);
+      symlinkSync(`../${cmdDir}/bin`, at(this.runFd, `${this.id}/cmd`));
+      this.commands = { path: `${this.dir}/cmd:${path}` };
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      this.commands = { reason: `cannot prepare command tracing in ${this.runDir}: ${e instanceof UnsafeDir ? err.message : (err.code ?? err.message)}` };
+    }
+    return this.commands;
   }
 
   /**
@@ -198,7 +251,8 @@ export class NestedTracer {
       const stderr = readOr(file('.err'));
       const call: NestedCall = {
         spanId, ...begin,
-        endNs: end?.endNs ?? null, exitCode: end?.exitCode ?? null, signal: end?.signal ?? null,
+        // The shim's times are CLOCK_MONOTONIC: epoch through this process's anchor, like the step's own.
+        startNs: epochNsAt(begin.startNs), endNs: end ? epochNsAt(end.endNs) : null, exitCode: end?.exitCode ?? null, signal: end?.signal ?? null,
         stdout, stderr, stdoutBytes: Math.max(end?.stdoutBytes ?? 0, stdout.length), stderrBytes: Math.max(end?.stderrBytes ?? 0, stderr.length),
       };
       this.known.add(spanId);

@@ -6,7 +6,7 @@
 import type { CniEnv } from '../cni/env.ts';
 import { podFromCniArgs } from '../cni/env.ts';
 import type { CniError } from '../cni/errors.ts';
-import { redactCniArgs, redactJson, redactStreamText, redactText } from '../config/redact.ts';
+import { redactArgv, redactCniArgs, redactJson, redactStreamText, redactText } from '../config/redact.ts';
 import type { Json, JsonObject } from '../config/wrapper-entry.ts';
 import type { ExecOutcome } from '../invoke/exec.ts';
 import { capture, JOURNAL_FORMAT, type Capture, type JournalRecord, type StepStatus } from '../journal/record.ts';
@@ -83,12 +83,16 @@ export class InvocationRecorder {
   /**
    * Records one nested call (begin and, when it finished, end) under `parentSpanId`. Its
    * stdin is redacted like a delegate's config; one that is not JSON cannot be redacted, so
-   * only its size is kept.
+   * only its size is kept. A traced command keeps its redacted argv instead (its stdin is
+   * the command's own, never read), under the invocation's CNI command.
    */
   nestedStep(index: number, parentSpanId: string, call: NestedCall, outcome: ExecOutcome, status: StepStatus, error?: CniError): void {
-    const command = (call.env.CNI_COMMAND ?? '') as CniEnv['command'];
+    const command = (call.argv ? this.command : call.env.CNI_COMMAND ?? '') as CniEnv['command'];
     const key = { v: JOURNAL_FORMAT, traceId: this.traceId, invocationSpanId: this.spanId, spanId: call.spanId, index, plugin: call.plugin, command } as const;
-    this.record(() => {
+    const argv = call.argv;
+    if (argv) {
+      this.record(() => ({ rec: 'step.begin', ...key, path: call.path, startNs: String(call.startNs), stdin: null, parentSpanId, argv: redactArgv(argv, this.opts.isCredential) }));
+    } else this.record(() => {
       let stdin: Json;
       try {
         stdin = redactJson(JSON.parse(call.stdin.toString('utf8')) as Json, this.opts.isCredential) as Json;

@@ -10,6 +10,10 @@
  * binary's identity. A missing directory is built under a random `.tmp-` name and renamed into
  * place; when another wrapper won the race, theirs is used. Old directories are left (a few KB
  * each on a tmpfs).
+ *
+ * Command tracing has its own, `<runDir>/cmds-<hash>/` of the same shape: the shim binary (its
+ * directory's name puts it in command mode) and a link per traced command that Go's LookPath
+ * finds in PATH, the hash over PATH, its directories and the names.
  */
 import { accessSync, closeSync, constants, fstatSync, openSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, mkdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,8 +31,8 @@ export function fnv1a64(s: string): string {
 }
 
 /** The shim directory's name for this CNI_PATH now and this shim binary: one stat per directory. */
-export function shimDirName(cniPath: string, paths: readonly string[], shim: ShimBinary): string {
-  const parts = [cniPath, shim.identity];
+export function shimDirName(cniPath: string, paths: readonly string[], shim: ShimBinary, prefix = 'shims-', extra: readonly string[] = []): string {
+  const parts = [cniPath, shim.identity, ...extra];
   for (const dir of paths) {
     let st;
     try {
@@ -36,20 +40,21 @@ export function shimDirName(cniPath: string, paths: readonly string[], shim: Shi
     } catch { /* unreadable: as missing */ }
     parts.push(st ? `${st.dev}:${st.ino}:${st.mtimeNs}` : '-');
   }
-  return `shims-${fnv1a64(parts.join('\0'))}`;
+  return `${prefix}${fnv1a64(parts.join('\0'))}`;
 }
 
 /**
- * Makes sure `<runDir>/<name>` exists, is ours and holds an executable shim; builds it when
- * missing. Throws UnsafeDir or an errno error; `tmpTag` names the build directory.
+ * Makes sure `<runDir>/<name>` exists, is ours and holds an executable shim; builds it, with a
+ * link for each of `links()`, when missing. Throws UnsafeDir or an errno error; `tmpTag` names
+ * the build directory.
  */
-export function ensureShimDir(runFd: number, runDir: string, name: string, paths: readonly string[], shim: ShimBinary, tmpTag: string): void {
+export function ensureShimDir(runFd: number, runDir: string, name: string, links: () => Iterable<string>, shim: ShimBinary, tmpTag: string): void {
   let fd: number;
   try {
     fd = openSync(at(runFd, name), DIR_FLAGS);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    build(runFd, name, paths, shim, tmpTag);
+    build(runFd, name, links, shim, tmpTag);
     fd = openSync(at(runFd, name), DIR_FLAGS);
   }
   try {
@@ -64,7 +69,7 @@ export function ensureShimDir(runFd: number, runDir: string, name: string, paths
   }
 }
 
-function build(runFd: number, name: string, paths: readonly string[], shim: ShimBinary, tmpTag: string): void {
+function build(runFd: number, name: string, links: () => Iterable<string>, shim: ShimBinary, tmpTag: string): void {
   const tmp = `.tmp-${tmpTag}`;
   mkdirSync(at(runFd, tmp), { mode: 0o700 });
   try {
@@ -78,7 +83,7 @@ function build(runFd: number, name: string, paths: readonly string[], shim: Shim
         closeSync(file);
       }
       mkdirSync(at(fd, 'bin'), { mode: 0o700 });
-      for (const plugin of pluginNames(paths)) symlinkSync('../shim', at(fd, `bin/${plugin}`));
+      for (const link of links()) symlinkSync('../shim', at(fd, `bin/${link}`));
     } finally {
       closeSync(fd);
     }
@@ -115,4 +120,26 @@ export function pluginNames(paths: readonly string[]): Set<string> {
     }
   }
   return names;
+}
+
+/**
+ * Of `names`, those Go's exec.LookPath finds in `path` (a plugin's PATH): the first entry that
+ * is not a directory and is executable; "" is ".", and a hit in a relative directory is Go's
+ * ErrDot, not found. A name it would not find gets no shim, so it stays not found.
+ */
+export function commandNames(names: readonly string[], path: string): string[] {
+  const dirs = path === '' ? [] : path.split(':');
+  return names.filter((name) => {
+    for (const d of dirs) {
+      const file = join(d === '' ? '.' : d, name);
+      try {
+        if (statSync(file).isDirectory()) continue;
+        accessSync(file, constants.X_OK);
+      } catch {
+        continue;
+      }
+      return file.startsWith('/');
+    }
+    return false;
+  });
 }

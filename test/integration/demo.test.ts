@@ -23,9 +23,9 @@ test('the demo runs a stream of pods with a slow call and a failure to find, the
   const r = await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--pods', '8', '--no-tui'], { reject: false, timeout: 150_000, env: { NO_COLOR: '1' } });
   assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
   const lines = r.stdout.split('\n');
-  assert.equal(lines.filter((l) => /^\d\d:\d\d:\d\d\.\d+ {2}(ADD|DEL) /.test(l)).length, 16, 'an ADD and a DEL per pod');
+  assert.equal(lines.filter((l) => /^\d\d:\d\d:\d\d\.\d+ {2}(ADD|DEL) /.test(l)).length, 17, 'an ADD and a DEL per pod, and the planted leak\'s ADD');
   assert.match(lines[0]!, /firewall chain \(v\d+\.\d+\.\d+ plugins\)/, 'the current upstream plugins (setup.sh builds them)');
-  assert.ok(lines.some((l) => /ADD +ok .*demo\/web-0 .*bridge \S+ › host-local \S+ · portmap/.test(l)), 'the full chain, with the nested IPAM call');
+  assert.ok(lines.some((l) => /ADD +ok .*demo\/web-0 .*bridge \S+ › host-local \S+ · portmap \S+ \[iptables×\d+ \S+\]/.test(l)), 'the full chain, with the nested IPAM call and portmap\'s iptables calls');
   assert.match(r.stdout, /- the slowest pod start: ADD of demo\/web-3, \d+\.\d+s, most of it in demo-slow-policy/);
   assert.match(r.stdout, /- the failure: ADD of demo\/web-6, in host-local \(called by bridge\): failed to allocate for range 0: no IP addresses available/);
   assert.match(r.stdout, /Cleaned up: namespaces, links, iptables rules and temp files are gone\./);
@@ -34,13 +34,20 @@ test('the demo runs a stream of pods with a slow call and a failure to find, the
   try {
     // Every command the demo prints, run verbatim (from another directory, PATH as the user has it).
     const commands = lines.filter((l) => l.startsWith('    $ ')).map((l) => l.slice(6));
-    assert.equal(commands.length, 5, r.stdout);
+    assert.equal(commands.length, 6, r.stdout);
     const out: string[] = [];
-    for (const c of commands) {
+    for (const [i, c] of commands.entries()) {
       const run = await execa('sh', ['-c', c], { reject: false, cwd: '/', env: { NO_COLOR: '1' } });
-      assert.equal(run.exitCode, 0, `${c}\n${run.stderr}`);
+      assert.equal(run.exitCode, i === 5 ? 1 : 0, `${c}\n${run.stderr}`); // diagnose: 1, it finds something
       out.push(run.stdout);
     }
+    // diagnose names web-3's slow plugin, web-6's exhausted range and the planted leak (run again now: the same findings).
+    assert.match(out[5]!, /\[ipam\] network \S+: host-local range \S+ \(\S+\) is exhausted: 0 of 1 address held, 1 ADD refused\n.*ADD demo\/web-6 failed: failed to allocate/);
+    assert.match(out[5]!, /when it was refused the range was held by demo\/web-5/);
+    assert.match(out[5]!, /\[leaked\] 1 attachment was ADDed and never DELeted.*\n.*ADD demo\/stray-0 .* no longer exists/);
+    assert.match(out[5]!, /\[slow\] ADD of demo\/web-3 took \S+, \S+ of it in demo-slow-policy/);
+    assert.ok(!/\[leaked\][^\n]*\n[^\n]*web-\d/.test(out[5]!), 'the pods that were DELeted are not leaks');
+    assert.match(r.stdout, /What is wrong here[^\n]*\n.*diagnose --journal[^\n]*\n {2}\d+ findings in 17 invocations:/);
     assert.match(out[0]!, /^ADD ok \d+\.\d+s {2}pod demo\/web-3 /, 'show --pod gives web-3\'s ADD');
     assert.match(out[0]!, /\ndemo-slow-policy +│/);
     assert.match(out[0]!, /\ncni-trace +│/, 'cni-trace\'s own time is a named row');
@@ -108,7 +115,7 @@ test('with OTEL_EXPORTER_OTLP_ENDPOINT set, the demo\'s pods arrive at the colle
     const roots = receiver.spans.filter((s) => s.parentSpanId === '' || s.name.startsWith('CNI '));
     const pods = (cmd: string): string[] => roots.filter((s) => s.name === `CNI ${cmd}`).map((s) => String(s.attributes['k8s.pod.name'])).sort();
     const all = Array.from({ length: 7 }, (_, i) => `web-${i}`);
-    assert.deepEqual([pods('ADD'), pods('DEL')], [all, all], 'every pod\'s ADD and DEL, the last ones too');
+    assert.deepEqual([pods('ADD'), pods('DEL')], [[...all, 'stray-0'].sort(), all], 'every pod\'s ADD and DEL, the last ones too (stray-0: the planted leak, never DELeted)');
     assert.ok(receiver.spans.some((s) => s.name === 'host-local ADD' && receiver.spans.find((p) => p.spanId === s.parentSpanId)?.name === 'bridge ADD'), 'host-local under bridge');
     const failed = roots.find((s) => s.name === 'CNI ADD' && s.attributes['k8s.pod.name'] === 'web-6');
     assert.equal(failed?.status.code, 2);
@@ -128,7 +135,7 @@ test('with --jaeger the demo runs the collector and Jaeger, prints the slow and 
   assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(-2000));
   const jaegerUrl = /Jaeger v2 at (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout)?.[1];
   assert.ok(jaegerUrl, r.stdout.slice(0, 2000));
-  assert.match(r.stdout, new RegExp(`Jaeger \\(${jaegerUrl.replaceAll('.', '\\.')}\\) has 14 of the 14 traces`));
+  assert.match(r.stdout, new RegExp(`Jaeger \\(${jaegerUrl.replaceAll('.', '\\.')}\\) has 15 of the 15 traces`));
   const slow = /- the slow pod, (?:ADD|DEL) of demo\/web-3: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
   const failed = /- the failed pod, ADD of demo\/web-6: trace ([0-9a-f]{32})/.exec(r.stdout)?.[1];
   assert.ok(slow && failed, r.stdout.slice(-2000));

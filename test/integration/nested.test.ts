@@ -3,9 +3,12 @@
  * the IPAM call a delegate makes through CNI_PATH becomes a step under the delegate's step;
  * a failing nested call fails its caller exactly as without tracing (differential against the
  * bare chain); a fixture chain two levels deep; plugins added later; concurrent invocations;
- * a killed wrapper; nesting turned off or impossible. Every test leaves runDir empty.
+ * a killed wrapper; nesting turned off or impossible; command tracing (`commands`): portmap's
+ * and firewall's iptables calls under their steps, the outcome and rules the bare chain's.
+ * Every test leaves runDir empty.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,7 +76,7 @@ function assertNestedUnder(child: Step, caller: Step): void {
 
 function runDirEmpty(): void {
   // The shim directories (shims-<hash>) are shared across invocations and stay; per-invocation ones go.
-  assert.deepEqual(existsSync(runDir) ? readdirSync(runDir).filter((n) => !n.startsWith('shims-')) : [], [], 'no invocation directory outlives its invocation');
+  assert.deepEqual(existsSync(runDir) ? readdirSync(runDir).filter((n) => !n.startsWith('shims-') && !n.startsWith('cmds-')) : [], [], 'no invocation directory outlives its invocation');
 }
 
 const baseCall = (file: string, id: string, extra: Partial<DriverCall> = {}): DriverCall => ({
@@ -277,4 +280,76 @@ test('nested: false runs delegates with CNI_PATH as given; an unusable runDir de
   assert.equal(degraded.outcome.ok, true, 'the network operation is unaffected');
   assert.match(degraded.stderr, /cni-trace: nested tracing off for this call, the network operation is unaffected: cannot prepare nested tracing in .*ENOTDIR/);
   assert.deepEqual(invocations(blocked.journal)[0]!.steps.map((s) => s.plugin), ['fx-top']);
+});
+
+/** The chain's iptables rules that name this network (portmap's and firewall's chains), sorted. */
+function rulesOf(network: string): string[] {
+  const out: string[] = [];
+  for (const table of ['filter', 'nat']) {
+    for (const l of execFileSync('iptables-save', ['-t', table], { encoding: 'utf8' }).split('\n')) if (l.includes(network)) out.push(l);
+  }
+  return out.map((l) => l.replace(/\[\d+:\d+\]/g, '')).sort();
+}
+
+/** The commands a step ran, in start order. */
+function commandsUnder(inv: Invocation, step: Step): Step[] {
+  return inv.steps.filter((s) => s.argv && s.parentSpanId === step.spanId);
+}
+
+test('portmap and firewall: their iptables calls are steps under them, with argv and times inside the step; the outcome is the bare chain\'s', async () => {
+  const chain = (form: string, br: string, subnet: string): JsonObject[] => [
+    { type: 'bridge', bridge: br, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: join(sb.dir, `ipam-${form}`) } },
+    { type: 'portmap', capabilities: { portMappings: true } },
+    { type: 'firewall', backend: 'iptables' },
+  ];
+  const results: Record<string, unknown[]> = {};
+  const rules: Record<string, string[]> = {};
+  let journal = '';
+  // One network, bridge, container id and port for both forms, one after the other: the same rules.
+  const br = sb.name('ctcm');
+  sb.ownLink(br);
+  const name = sb.name('ctcmnet');
+  for (const form of ['bare', 'wrapped'] as const) {
+    const c = conflist(chain(form, br, subnetFor(sb, 60)), { name, ...(form === 'wrapped' ? { entry: { commands: true } } : { bare: true }) });
+    if (form === 'wrapped') journal = c.journal;
+    const netns = await sb.netns(`cm${form[0]}`);
+    const call: DriverCall = {
+      conflist: c.file, id: 'cmds-pod', netns, path: [bin, DEBIAN_CNI], cacheDir: join(sb.dir, `cache-${form}`),
+      capArgs: { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] },
+    };
+    const add = await runDriver('add', call);
+    assert.equal(add.outcome.ok, true, JSON.stringify(add.outcome.error));
+    rules[form] = rulesOf(name);
+    const del = await runDriver('del', call);
+    results[form] = [add, del].map((r) => normalise(comparableRun(r)));
+  }
+  assert.deepEqual(normalise(results.wrapped), normalise(results.bare), 'the same results and exit codes as the bare chain');
+  assert.ok((rules.bare ?? []).length > 0, 'portmap and firewall did write rules for this network');
+  assert.deepEqual(rules.wrapped, rules.bare, 'the same iptables rules as the bare chain');
+  runDirEmpty();
+
+  const [add, del] = invocations(journal) as [Invocation, Invocation];
+  for (const inv of [add, del]) {
+    for (const plugin of ['portmap', 'firewall']) {
+      const step = inv.steps.find((s) => s.plugin === plugin && s.depth === 0)!;
+      const cmds = commandsUnder(inv, step);
+      assert.ok(cmds.length >= 2, `${inv.command}: ${plugin} ran iptables (${cmds.length} calls)`);
+      let sum = 0;
+      for (const c of cmds) {
+        assert.match(c.plugin, /^ip6?tables(-restore|-save)?$/, `${plugin} runs iptables, not ${c.plugin}`);
+        assert.ok(c.path?.startsWith('/usr/sbin/') || c.path?.startsWith('/sbin/'), `the real ${c.plugin} in PATH: ${c.path}`);
+        assert.equal(c.argv?.[0], c.path, 'go-iptables passes LookPath\'s path as argv[0]: the real one');
+        assert.equal(c.depth, 1);
+        assert.equal(c.command, inv.command);
+        assert.ok(c.exitCode !== null, 'it finished');
+        assert.ok(BigInt(c.startNs!) >= BigInt(step.startNs!) && BigInt(c.endNs!) <= BigInt(step.endNs!), `${c.plugin} ${c.argv?.slice(1).join(' ')} runs inside ${plugin}'s step (${c.startNs}–${c.endNs} in ${step.startNs}–${step.endNs})`);
+        sum += c.durationMs!;
+      }
+      assert.ok(sum <= step.durationMs!, `${plugin}'s commands (${sum} ms, one after another) fit in its ${step.durationMs} ms`);
+    }
+  }
+  // What an operator wants to see: the DNAT rule for the pod's port, as portmap asked for it.
+  const portmapAdd = commandsUnder(add, add.steps.find((s) => s.plugin === 'portmap')!);
+  assert.ok(portmapAdd.some((c) => c.argv!.includes('--wait') && c.argv!.includes('nat')), `iptables -t nat … --wait among ${portmapAdd.map((c) => c.argv!.slice(1).join(' ')).join(' | ')}`);
+  assert.ok(portmapAdd.some((c) => c.argv!.join(' ').includes('DNAT')), 'the DNAT rule or chain');
 });

@@ -71,6 +71,10 @@ export async function checkDashboardPanels(prom: Prometheus): Promise<void> {
   const errors = results.get('Plugin errors per second')!;
   assert.ok(errors.some((s) => s.metric.cni_plugin_type === 'fx-bad' && s.metric.error_type === 'cni.11' && Number(s.value[1]) > 0), 'fx-bad\'s errors, by error type');
   assert.ok(results.get('CNI calls in flight')!.every((s) => Number(s.value[1]) >= 0));
+  // fx-bad's failures are one "errors" finding (one plugin, one message); every kind has a series.
+  const findings = results.get('Findings (cni-trace diagnose), by kind')!;
+  assert.deepEqual(findings.map((s) => s.metric.cni_finding_kind).sort(), ['abandoned', 'errors', 'ipam', 'leaked', 'retried', 'slow']);
+  assert.equal(Number(findings.find((s) => s.metric.cni_finding_kind === 'errors')!.value[1]), 1, 'fx-bad failing with one message: one finding');
 }
 
 /** The dashboard's template variables list the commands and plugins seen. */

@@ -696,19 +696,19 @@ test('Compose\'s prometheus scrapes the port the collector\'s prometheus exporte
   assert.ok(composeListens('prometheus').includes(9090));
 });
 
-test('The Grafana dashboard shows p50/p95/p99 per plugin, errors and calls in flight, from metrics the agent exports.', () => {
+test('The Grafana dashboard shows p50/p95/p99 per plugin, errors, calls in flight and the findings, from metrics the agent exports.', () => {
   const dash = JSON.parse(readFileSync(join(DIR, 'grafana/provisioning/dashboards/cni-trace.json'), 'utf8')) as { uid: string; panels: Array<{ title: string; datasource: { uid: string }; targets: Array<{ expr: string }> }> };
   const provider = parse(readFileSync(join(DIR, 'grafana/provisioning/dashboards/dashboards.yaml'), 'utf8')) as { providers: Array<{ options: { path: string } }> };
   assert.equal(provider.providers[0]!.options.path, '/etc/grafana/provisioning/dashboards', 'inside the provisioning dir compose mounts');
   // The agent's instruments (src/agent/metrics.ts), as Prometheus names them without suffixes.
   const source = readFileSync(join(DIR, '../src/agent/metrics.ts'), 'utf8');
   const instruments = [...source.matchAll(/meter\.create(Histogram|Counter|ObservableGauge)\('([a-z._]+)'/g)].map(([, kind, name]) => ({ kind: kind!, name: name!.replaceAll('.', '_') }));
-  assert.equal(instruments.length, 5);
+  assert.equal(instruments.length, 7);
   // A counter is NAME_total from the agent's endpoint, NAME through the collector (no suffixes at all).
   const known = new Set(instruments.flatMap(({ kind, name }) => kind === 'Histogram' ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : kind === 'Counter' ? [`${name}_total`, name] : [name]));
   const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
   // Labels are the agent's attributes (cni.plugin.type …) and the resource's k8s.node.name.
-  const labels = new Set(['cni_plugin_type', 'cni_command', 'cni_step_depth', 'error_type', 'k8s_node_name', 'le']);
+  const labels = new Set(['cni_plugin_type', 'cni_command', 'cni_step_depth', 'error_type', 'k8s_node_name', 'le', 'cni_finding_kind']);
   for (const expr of exprs) {
     for (const [token] of expr.matchAll(/\b(?:cni|error|k8s)_[a-z_]+\b/g)) {
       assert.ok(known.has(token) || labels.has(token), `the dashboard queries ${token}, neither a metric the agent exports (${[...known].join(', ')}) nor one of its labels`);
@@ -717,6 +717,7 @@ test('The Grafana dashboard shows p50/p95/p99 per plugin, errors and calls in fl
   for (const q of ['0.5', '0.95', '0.99']) assert.ok(exprs.some((e) => e.includes(`histogram_quantile(${q}, sum by (le, cni_plugin_type) (rate(cni_plugin_duration_bucket`)), `a p${Number(q) * 100} per plugin`);
   assert.ok(exprs.some((e) => e.includes('{__name__=~"cni_plugin_errors(_total)?"')), 'errors per plugin, under either name');
   assert.ok(exprs.some((e) => e.includes('cni_invocations_in_flight')));
+  assert.ok(exprs.some((e) => e.includes('sum by (k8s_node_name, cni_finding_kind) (cni_findings)')), 'the findings per node and kind');
   for (const p of dash.panels) assert.equal(p.datasource.uid, 'prometheus', p.title);
 });
 

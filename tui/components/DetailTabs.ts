@@ -9,7 +9,7 @@ import type { CniError } from '../../src/cni/errors.ts';
 import type { Json } from '../../src/config/wrapper-entry.ts';
 import type { Invocation, Step } from '../../src/journal/invocations.ts';
 import type { Capture } from '../../src/journal/record.ts';
-import { escapeControl, formatMs } from '../../src/view/text.ts';
+import { escapeControl, formatMs, shellWord } from '../../src/view/text.ts';
 
 const h = React.createElement;
 
@@ -52,10 +52,10 @@ function stepLines(inv: Invocation, step: Step, nowMs: number): string[] {
           : section('result', captureLines(step.stdout));
   return [
     escapeControl(`${step.plugin} ${step.command} · ${step.status} · ${formatMs(took)} · exit ${step.exitCode ?? '-'}${step.signal ? ` · signal ${step.signal}` : ''}`),
-    escapeControl(`path ${step.path ?? '(not found in CNI_PATH)'}`),
-    ...(step.parentSpanId ? [escapeControl(`called by ${inv.steps.find((s) => s.spanId === step.parentSpanId)?.plugin ?? '?'} (nested call, depth ${step.depth})`)] : []),
+    escapeControl(`path ${step.path ?? (step.argv ? '(not found in PATH)' : '(not found in CNI_PATH)')}`),
+    ...(step.parentSpanId ? [escapeControl(`called by ${inv.steps.find((s) => s.spanId === step.parentSpanId)?.plugin ?? '?'} (${step.argv ? 'command' : 'nested call'}, depth ${step.depth})`)] : []),
     '',
-    ...section('stdin', jsonLines(step.stdin)),
+    ...(step.argv ? section('argv', [escapeControl(step.argv.map(shellWord).join(' '))]) : section('stdin', jsonLines(step.stdin))),
     ...outcome,
     ...section('stderr', captureLines(step.stderr)),
     ...(step.env ? section('env', Object.entries(step.env).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => escapeControl(`${k}=${v}`))) : []),

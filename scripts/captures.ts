@@ -3,7 +3,9 @@
  * stay true. Runs the demo without the TUI into a kept journal, then fills the README's marked
  * blocks (<!-- capture: NAME --> … <!-- /capture -->):
  *   tui   a frame of `cni-trace tui --command ADD` over that journal, in a 110×20 tmux pane;
- *   show  `cni-trace show --pod demo/web-3 --width 100`, its header and waterfall.
+ *   show  `cni-trace show --pod demo/web-3 --width 100`, its header and waterfall;
+ *   diagnose  `cni-trace diagnose` over the same journal (exit 1: it finds the planted problems),
+ *             its first four findings.
  * Everything it starts is stopped and the journal removed, also on failure.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     await execa(process.execPath, [join(ROOT, 'scripts/demo.ts'), '--no-tui', '--keep-journal', journal], { stdio: 'inherit' });
     const env = { ...process.env, COLUMNS: '100' };
     const show = await execa(process.execPath, [CLI, 'show', '--pod', 'demo/web-3', '--width', '100', '--journal', journal], { env });
+    const diagnose = await execa(process.execPath, [CLI, 'diagnose', '--journal', journal], { env, reject: false });
     await pane.start([process.execPath, CLI, 'tui', '--command', 'ADD', '--journal', journal], { columns: 110, rows: 20, env: { NO_COLOR: '1' } });
     await pane.waitFor((s) => s.includes('web-3') && s.includes('web-6'), 'the demo pods on screen', 20_000);
     await sleep(500);
@@ -44,6 +47,9 @@ async function main(): Promise<void> {
     readme = fillCapture(readme, 'tui', tui);
     // The header and the waterfall; the per-step details (stdin, results) belong to the page, not the README.
     readme = fillCapture(readme, 'show', show.stdout.split('\n── ')[0]!);
+    const [head, ...findings] = diagnose.stdout.trim().split('\n\n');
+    const shown = [head, ...findings.slice(0, 4), ...(findings.length > 4 ? [`… and ${findings.length - 4} more`] : [])];
+    readme = fillCapture(readme, 'diagnose', shown.join('\n\n'));
     writeFileSync(README, readme);
     console.log('README.md: captures updated');
   } finally {

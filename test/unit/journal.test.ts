@@ -475,6 +475,12 @@ test('processAlive: this process lives, an exited one does not, one of another b
   assert.equal(processAlive(process.pid, 'another-boot-id'), false, 'a record from an earlier boot names a process that is gone');
   assert.equal(processAlive(process.pid, ''), true, 'no boot id recorded: the pid decides');
   if (process.geteuid?.() !== 0) assert.equal(processAlive(1), true, 'EPERM: it exists, we may not signal it');
+  else {
+    // As root every signal is allowed: ask as an unprivileged uid (nobody), a reader such as `tail` run by a user.
+    const module = new URL('../../src/journal/invocations.ts', import.meta.url).pathname;
+    const asUser = spawnSync(process.execPath, ['--input-type=module', '-e', `import { processAlive } from ${JSON.stringify(module)}; process.stdout.write(String(processAlive(1)));`], { encoding: 'utf8', uid: 65534, gid: 65534, cwd: '/' });
+    assert.equal(asUser.stdout, 'true', `EPERM: pid 1 exists, an unprivileged reader may not signal it (${asUser.stderr})`);
+  }
   // The index's default liveness is processAlive with the record's boot id.
   const index = new InvocationIndex();
   index.add({ rec: 'invocation.begin', v: 1, traceId: 'a'.repeat(32), spanId: '1'.repeat(16), traceFlags: '01', command: 'ADD', containerId: 'c', netns: '', ifname: 'eth0', network: 'n', cniVersion: '1.0.0', pod: {}, startNs: '1', env: {}, stdin: {}, delegates: [], pid: process.pid, bootId: 'another-boot-id' });

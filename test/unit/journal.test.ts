@@ -489,6 +489,12 @@ test('processAlive: this process lives, an exited one does not, one of another b
   assert.equal(index.get('1'.repeat(16))!.status, 'abandoned');
 });
 
+test('rule: the boot id recorded is the kernel\'s, a bare UUID without its newline', () => {
+  const kernel = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8');
+  assert.equal(bootId(), kernel.trim(), 'the kernel\'s boot id');
+  assert.match(bootId(), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'no newline: it is compared with the id in records');
+});
+
 test('steps that start at the same instant are ordered by their index', () => {
   const index = new InvocationIndex(() => false);
   const key = { v: 1 as const, traceId: 'a'.repeat(32), invocationSpanId: '2'.repeat(16), plugin: 'p', command: 'ADD' as const };

@@ -501,3 +501,56 @@ test('steps that start at the same instant are ordered by their index', () => {
   for (const i of [2, 0, 1]) index.add({ rec: 'step.begin', ...key, spanId: `${i}`.repeat(16), index: i, path: null, startNs: '5', stdin: {} });
   assert.deepEqual(index.get('2'.repeat(16))!.steps.map((s) => s.index), [0, 1, 2]);
 });
+
+// Rules of invocation assembly that Stryker's survivors showed untested (issue 22).
+const INV = 'a'.repeat(16);
+
+test('rule: the index\'s default liveness asks the wrapper\'s pid in this boot: a live wrapper is in flight', () => {
+  const index = new InvocationIndex();
+  index.add(invBegin(INV, '100', process.pid, { bootId: bootId() }));
+  assert.equal(index.get(INV)!.status, 'in-flight', 'this process, this boot: still running');
+});
+
+test('rule: an invocation seen only through its steps has no trace id, no command, no env and cannot be alive', () => {
+  const index = new InvocationIndex(() => true);
+  index.add(stepBegin(INV, 'b'.repeat(16), 0, '100'));
+  const inv = index.get(INV)!;
+  assert.equal(inv.traceId, '', 'no begin or end: no trace id');
+  assert.equal(inv.command, '', 'no begin or end: no command');
+  assert.deepEqual(inv.env, {}, 'no begin: an empty env');
+  assert.equal(inv.status, 'abandoned', 'without a pid nothing says it runs');
+});
+
+test('rule: an invocation\'s env is the one its begin recorded', () => {
+  const index = new InvocationIndex(() => false);
+  index.add(invBegin(INV, '100', 1, { env: { CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0' } }));
+  assert.deepEqual(index.get(INV)!.env, { CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0' });
+});
+
+test('rule: a step begun and not yet ended takes its command from its begin; a nested call still running in a live invocation is in flight', () => {
+  const index = new InvocationIndex(() => true);
+  index.add(invBegin(INV, '100'));
+  index.add(stepBegin(INV, 'b'.repeat(16), 0, '110'));
+  index.add({ ...stepBegin(INV, 'c'.repeat(16), 0, '120'), plugin: 'host-local', parentSpanId: 'b'.repeat(16) });
+  const steps = index.get(INV)!.steps;
+  assert.deepEqual(steps.map((s) => [s.command, s.status]), [['ADD', 'in-flight'], ['ADD', 'in-flight']], 'both still running, with the begin\'s command');
+});
+
+test('rule: a nested call whose caller is unknown stays at depth 1 beside a known nesting', () => {
+  const index = new InvocationIndex(() => false);
+  index.add(invBegin(INV, '100'));
+  index.add(stepBegin(INV, 'b'.repeat(16), 0, '110'));
+  index.add({ ...stepBegin(INV, 'c'.repeat(16), 0, '120'), parentSpanId: 'b'.repeat(16) });
+  index.add({ ...stepBegin(INV, 'd'.repeat(16), 0, '130'), parentSpanId: 'f'.repeat(16) });
+  assert.deepEqual(index.get(INV)!.steps.map((s) => [s.spanId[0], s.depth]), [['b', 0], ['c', 1], ['d', 1]], 'the orphan keeps depth 1');
+});
+
+test('rule: steps are in start order whatever their index; steps not yet begun come last, by index', () => {
+  const index = new InvocationIndex(() => false);
+  index.add(invBegin(INV, '100'));
+  index.add(stepEnd(INV, '3'.repeat(16), 3, '400'));
+  index.add(stepEnd(INV, '2'.repeat(16), 2, '400'));
+  index.add(stepBegin(INV, '1'.repeat(16), 1, '150'));
+  index.add(stepBegin(INV, '0'.repeat(16), 0, '200'));
+  assert.deepEqual(index.get(INV)!.steps.map((s) => s.index), [1, 0, 2, 3], 'started earlier first; unstarted last by index');
+});

@@ -311,3 +311,16 @@ test('rule: a file removed between the look and the read is passed over, not a f
   beforeNextRead(dir, () => rmSync(join(dir, 'journal.jsonl')));
   assert.deepEqual(source.poll(1 << 20), [], 'gone before it was opened');
 });
+
+test('rule: a checkpoint whose files are not an object of offsets (null, a number, a list) is an unknown format, not a crash', () => {
+  const state = join(root, 'state-files');
+  mkdirSync(state);
+  for (const files of ['null', '5', '[1]']) {
+    const log: string[] = [];
+    writeFileSync(join(state, 'checkpoint.json'), `{"version":1,"files":${files},"exported":[]}`);
+    const cp = loadCheckpoint(state, (l) => log.push(l));
+    assert.deepEqual(cp.files, {}, `files ${files}: start from the beginning`);
+    assert.match(log[0] ?? '', /unknown format/, `files ${files}: said once`);
+    assert.doesNotThrow(() => Object.keys(cp.files), 'the agent reads the files\' keys at start');
+  }
+});

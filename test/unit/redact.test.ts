@@ -275,7 +275,7 @@ test('rule: a header or flag string whose name is a credential loses its whole v
 });
 
 test('rule: {name|key|header, value} pairs are found in either capitalisation', () => {
-  const pairs = [{ header: 'X-Auth-Token', value: 'a' }, { Name: 'password', Value: 'b' }, { Key: 'password', Value: 'c' }, { Header: 'Cookie', value: 'd' }];
+  const pairs: Json[] = [{ header: 'X-Auth-Token', value: 'a' }, { Name: 'password', Value: 'b' }, { Key: 'password', Value: 'c' }, { Header: 'Cookie', value: 'd' }];
   // ("Key" is itself a credential-named key: its own value goes too.)
   const want = [{ header: 'X-Auth-Token', value: REDACTED }, { Name: 'password', Value: REDACTED }, { Key: REDACTED, Value: REDACTED }, { Header: 'Cookie', value: REDACTED }];
   assert.deepEqual(redactJson(pairs, isCredential), want, 'each pair value is redacted');

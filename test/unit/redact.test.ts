@@ -303,3 +303,17 @@ test('rule: a whole JSON stream is redacted as a config whenever anything in it 
   assert.ok(redactStreamText(JSON.stringify(deep), true, isCredential).includes(TOO_DEEP), 'a value too deep is replaced');
   assert.equal(redactStreamText('{not json; password=hunter2', true, isCredential), `{not json; password=${REDACTED}`, 'not JSON: as text');
 });
+
+test('rule: in free text a credential\'s whole value goes: quoted with its spaces, a scheme\'s token after any spaces, all of a token\'s characters', () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    ['Authorization: Bearer  abc def', `Authorization: ${REDACTED} def`],
+    ['token: Bearer abc.def-ghi x', `token: ${REDACTED} x`],
+    ['password="abc def" x', `password="${REDACTED}" x`],
+    ["password='abc def' x", `password=${REDACTED} x`],
+    ['see Bearer  ab1', `see Bearer ${REDACTED}`],
+    ['Bearer a1b2c3 tail', `Bearer ${REDACTED} tail`],
+    ['x Basic Zm9v', `x Basic ${REDACTED}`],
+  ];
+  for (const [text, want] of cases) assert.equal(redactText(text, isCredential), want, `the text ${JSON.stringify(text)}`);
+  assert.deepEqual(redactJson({ v: 'password="abc def" x' }, isCredential), { v: `password=${REDACTED}` }, 'a string value: all of it after the name');
+});

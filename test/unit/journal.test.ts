@@ -1,12 +1,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { bootId } from '../../src/journal/boot.ts';
 import { InvocationIndex, nsToMs, processAlive } from '../../src/journal/invocations.ts';
-import { LineSplitter, parseRecordLine } from '../../src/journal/lines.ts';
+import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
+import { openJournalFile } from '../../src/journal/files.ts';
 import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
@@ -553,4 +554,76 @@ test('rule: steps are in start order whatever their index; steps not yet begun c
   index.add(stepBegin(INV, '1'.repeat(16), 1, '150'));
   index.add(stepBegin(INV, '0'.repeat(16), 0, '200'));
   assert.deepEqual(index.get(INV)!.steps.map((s) => s.index), [1, 0, 2, 3], 'started earlier first; unstarted last by index');
+});
+
+// Rules of the line reader that Stryker's survivors showed untested (issue 22).
+
+test('rule: a line longer than MAX_LINE_BYTES is dropped as it streams by, counted as garbage, and the next line is whole', () => {
+  const split = new LineSplitter(0);
+  const chunk = Buffer.alloc(1 << 20, 0x61);
+  const chunksInLine = (MAX_LINE_BYTES >> 20) + 1;
+  for (let i = 0; i < chunksInLine; i++) assert.deepEqual(split.lines(chunk), [], 'no line yet');
+  const [long, next] = split.lines(Buffer.from('tail\n{"x":1}\n'));
+  assert.deepEqual([long!.text, long!.at, long!.bytes, long!.overlong], ['', 0, (chunksInLine << 20) + 5, true], 'whole now: dropped, with its length and "\\n"');
+  assert.equal(isGarbage(long!), true, 'an overlong line counts as skipped');
+  assert.deepEqual([next!.text, next!.at, next!.overlong], ['{"x":1}', (chunksInLine << 20) + 5, undefined], 'the next line is read as usual');
+  assert.equal(split.restLine(), null, 'nothing left over');
+  assert.equal(isGarbage({ text: '  \t', at: 0, bytes: 4, whole: true }), false, 'a blank line is not garbage');
+  const exact = new LineSplitter(0);
+  for (let i = 0; i < MAX_LINE_BYTES >> 20; i++) exact.lines(chunk);
+  const [over] = exact.lines(Buffer.from('tail\n'));
+  assert.deepEqual([over!.text, over!.bytes, over!.overlong], ['', MAX_LINE_BYTES + 5, true], 'exactly MAX_LINE_BYTES held, then the end of the line pushes it over');
+  const ending = new LineSplitter(0);
+  for (let i = 0; i < chunksInLine; i++) ending.lines(chunk);
+  const rest = ending.restLine()!;
+  assert.deepEqual([rest.text, rest.bytes, rest.whole, rest.overlong], ['', chunksInLine << 20, false, true], 'the stream ends in an overlong line: no text, its size');
+  assert.equal(ending.consumed, 0, 'an unfinished line is not consumed');
+});
+
+test('rule: read backwards, a line longer than MAX_LINE_BYTES comes out dropped too, between whole ones', () => {
+  const dir = freshDir();
+  mkdirSync(dir);
+  const path = join(dir, 'long.jsonl');
+  writeFileSync(path, '{"a":1}\n');
+  appendFileSync(path, Buffer.alloc(MAX_LINE_BYTES + 10, 0x62));
+  appendFileSync(path, '\n{"b":2}\n');
+  const file = openJournalFile(path)!;
+  try {
+    const lines = [...linesBackward(file.fd, file.st.size)];
+    assert.deepEqual(lines.map((l) => [l.text, l.at, l.bytes, l.overlong === true]), [
+      ['{"b":2}', MAX_LINE_BYTES + 19, 8, false],
+      ['', 8, MAX_LINE_BYTES + 11, true],
+      ['{"a":1}', 0, 8, false],
+    ]);
+  } finally {
+    closeSync(file.fd);
+  }
+  rmSync(dir, { recursive: true });
+});
+
+test('rule: chunks read only up to the size they were given, and stop when the file is shorter', () => {
+  const dir = freshDir();
+  mkdirSync(dir);
+  const path = join(dir, 'c.jsonl');
+  writeFileSync(path, 'x'.repeat(100));
+  const file = openJournalFile(path)!;
+  try {
+    assert.equal(Buffer.concat([...chunks(file.fd, 0, 10, 4)].map((c) => Buffer.from(c))).toString(), 'x'.repeat(10), 'to 10, in chunks of 4');
+    assert.equal(Buffer.concat([...chunks(file.fd, 0, 10, 64)].map((c) => Buffer.from(c))).length, 10, 'to 10, with chunks larger than that');
+    assert.equal(Buffer.concat([...chunks(file.fd, 90, 1000, 64)].map((c) => Buffer.from(c))).length, 10, 'cut short: what is there, then the end');
+  } finally {
+    closeSync(file.fd);
+  }
+});
+
+test('rule: a file\'s first line is found however long it is, and a file without a whole line has none', () => {
+  const dir = freshDir();
+  mkdirSync(dir);
+  const long = join(dir, 'long.jsonl');
+  writeFileSync(long, `${'y'.repeat(10_000)}\nnext\n`);
+  assert.equal(firstLine(long)?.toString(), 'y'.repeat(10_000), 'longer than the first 4 KiB read');
+  const partial = join(dir, 'partial.jsonl');
+  writeFileSync(partial, 'z'.repeat(5_000));
+  assert.equal(firstLine(partial), null, 'no "\\n" yet');
+  assert.equal(firstLine(join(dir, 'absent.jsonl')), null);
 });

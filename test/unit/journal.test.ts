@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { bootId } from '../../src/journal/boot.ts';
 import { InvocationIndex, nsToMs, processAlive } from '../../src/journal/invocations.ts';
-import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
+import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
 import { openJournalFile } from '../../src/journal/files.ts';
 import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
@@ -626,4 +626,29 @@ test('rule: a file\'s first line is found however long it is, and a file without
   writeFileSync(partial, 'z'.repeat(5_000));
   assert.equal(firstLine(partial), null, 'no "\\n" yet');
   assert.equal(firstLine(join(dir, 'absent.jsonl')), null);
+});
+
+test('rule: read backwards, a file gives exactly its forward lines in reverse, at every chunk size', () => {
+  const dir = freshDir();
+  mkdirSync(dir);
+  const contents = ['ab\ncde\n\nf', 'ab\ncde\n\nf\n', '\nx\n', 'one line', '\n\n', '', 'é€\n😀x\n'];
+  contents.forEach((text, n) => {
+    const path = join(dir, `f${n}.jsonl`);
+    writeFileSync(path, text);
+    const file = openJournalFile(path)!;
+    try {
+      const size = file.st.size;
+      const reversed = [...linesForward(file.fd, 0, size)].reverse();
+      for (let chunk = 1; chunk <= size + 2; chunk++) {
+        assert.deepEqual([...linesBackward(file.fd, size, chunk)], reversed, `${JSON.stringify(text)} in chunks of ${chunk}`);
+      }
+      assert.deepEqual([...linesBackward(file.fd, size + 50)], [], `${JSON.stringify(text)}: a file shorter than the size given (cut under us) gives nothing`);
+    } finally {
+      closeSync(file.fd);
+    }
+  });
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  for (let i = 0; i < 5; i++) firstLine(join(dir, 'f0.jsonl'));
+  assert.equal(open(), before, 'firstLine closes what it opened');
 });

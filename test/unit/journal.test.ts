@@ -9,7 +9,7 @@ import { InvocationIndex, nsToMs, processAlive } from '../../src/journal/invocat
 import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
 import { openJournalFile } from '../../src/journal/files.ts';
 import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
-import { capture, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
+import { capture, fitRecord, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
 import { rfc3339 } from '../../src/view/text.ts';
 
@@ -651,4 +651,28 @@ test('rule: read backwards, a file gives exactly its forward lines in reverse, a
   const before = open();
   for (let i = 0; i < 5; i++) firstLine(join(dir, 'f0.jsonl'));
   assert.equal(open(), before, 'firstLine closes what it opened');
+});
+
+// Rules of bounding records that Stryker's survivors showed untested (issue 22).
+
+test('rule: a capture of part of a stream is truncated, and only the cut\'s own broken character is dropped', () => {
+  assert.deepEqual(capture(Buffer.from('abc'), 10, 100), { text: 'abc', bytes: 100, truncated: true }, 'fewer bytes held than were written');
+  const buf = Buffer.concat([Buffer.from('a\uFFFDb'), Buffer.from('é')]);
+  assert.deepEqual(capture(buf, buf.length - 1, buf.length), { text: 'a\uFFFDb', bytes: buf.length, truncated: true }, 'a U+FFFD in the stream stays');
+});
+
+test('rule: fitRecord leaves a record that fits as it is, halves captures only until the line fits, and keeps a config while that suffices', () => {
+  const big = { ...stepEnd(INV, 'b'.repeat(16), 0, '200'), stdout: { text: 'o'.repeat(4000), bytes: 4000, truncated: false } };
+  const line = (r: object): number => Buffer.byteLength(JSON.stringify(r)) + 1;
+  assert.equal(fitRecord(big, line(big)), big, 'exactly at the limit: untouched');
+  const once = fitRecord(big, line(big) - 1) as StepEnd;
+  assert.ok(once.stdout.truncated && once.stdout.text.length === 2000, 'one halving');
+  assert.deepEqual(fitRecord(big, line(once)), once, 'a record halved to exactly the limit is not halved again');
+  const withConfig = { ...stepBegin(INV, 'c'.repeat(16), 0, '100'), stdin: { conf: 'x'.repeat(3000) } };
+  assert.deepEqual(fitRecord({ ...withConfig }, line(withConfig) + 10), withConfig, 'a begin that fits keeps its config');
+  const emptyCaptures = { ...stepEnd(INV, 'd'.repeat(16), 0, '200'), stdin: { conf: 'y'.repeat(3000) } } as unknown as StepEnd;
+  const fitted = fitRecord(emptyCaptures, 1000) as unknown as { stdin: string };
+  assert.match(fitted.stdin, /^\(not kept: \d+ bytes of JSON/, 'empty captures cannot shrink: the config goes');
+  const end = invEnd(INV, '300', '200');
+  assert.doesNotThrow(() => fitRecord(end, 50), 'a record without a config and larger than any limit: left larger, no throw');
 });

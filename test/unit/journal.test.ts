@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { bootId } from '../../src/journal/boot.ts';
-import { InvocationIndex, nsToMs, processAlive } from '../../src/journal/invocations.ts';
+import { foldInvocations, invocationsNewestFirst } from '../../src/journal/assemble.ts';
+import { recordTimeNs } from '../../src/journal/identity.ts';
+import { InvocationIndex, nsToMs, processAlive, type Invocation } from '../../src/journal/invocations.ts';
 import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
 import { openJournalFile } from '../../src/journal/files.ts';
 import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
@@ -675,4 +677,60 @@ test('rule: fitRecord leaves a record that fits as it is, halves captures only u
   assert.match(fitted.stdin, /^\(not kept: \d+ bytes of JSON/, 'empty captures cannot shrink: the config goes');
   const end = invEnd(INV, '300', '200');
   assert.doesNotThrow(() => fitRecord(end, 50), 'a record without a config and larger than any limit: left larger, no throw');
+});
+
+// Rules of the streaming folds that Stryker's survivors showed untested (issue 22): the stale
+// sweep runs every 4,096 records, so these feed a few thousand hand-built records.
+const MIN_NS = 60_000_000_000n;
+const id16 = (n: number): string => n.toString(16).padStart(16, '0');
+/** `n` whole invocations (begin, end) at `fromNs`, 1 ns apart, in write order. */
+function wholeCalls(first: number, n: number, fromNs: bigint): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = fromNs + BigInt(i * 2);
+    out.push(invBegin(id16(first + i), String(t), 1), invEnd(id16(first + i), String(t + 1n), '1'));
+  }
+  return out;
+}
+
+test('rule: folding forward, an invocation silent for 10 minutes of journal time is handed on as it stands; one silent for less is kept; a record after an end is no new invocation', () => {
+  const stale = id16(0xfa1);
+  const early = id16(0xfa2);
+  const recent = id16(0xfa3);
+  const before = wholeCalls(1, 2041, 11n * MIN_NS);
+  const newestAtSweep = 11n * MIN_NS + BigInt(2041 * 2 - 1);
+  const records: JournalRecord[] = [
+    ...wholeCalls(0x20000, 5, 0n), // ended long before the sweep: not handed on again
+    invBegin(stale, String(newestAtSweep - 10n * MIN_NS), 1), // exactly 10 minutes older than the newest at the sweep
+    invBegin(recent, String(newestAtSweep - 10n * MIN_NS + 1n), 1), // 1 ns less
+    { ...stepBegin(recent, id16(0xb1), 0, '500') }, // an older record of it, read later: its newest time stays
+    ...before,
+    invBegin(early, '2000', 1), // record 4,096: older than the newest, when the sweep looks
+    ...wholeCalls(5000, 10, 12n * MIN_NS),
+    { ...stepEnd(id16(1), id16(0xb2), 0, String(13n * MIN_NS)) }, // a record of an invocation already ended
+  ];
+  assert.equal(records.indexOf(records.find((r) => r.rec === 'invocation.begin' && r.spanId === early)!), 4095);
+  const done: Invocation[] = [];
+  const left = foldInvocations(records, (inv) => done.push(inv), { alive: () => false });
+  const ids = done.map((inv) => inv.spanId);
+  assert.equal(new Set(ids).size, ids.length, 'each invocation handed on once');
+  assert.ok(ids.includes(stale) && ids.includes(early), 'silent for 10 minutes when the sweep came: handed on');
+  assert.equal(done.find((inv) => inv.spanId === stale)!.status, 'abandoned');
+  assert.ok(ids.indexOf(stale) < ids.indexOf(id16(5000)), 'handed on at the sweep, before what follows it');
+  assert.deepEqual(left.list().map((inv) => inv.spanId), [recent], 'silent for less: still open');
+  assert.equal(ids.length, 5 + 2041 + 10 + 2, 'the late record of an ended invocation made no new one');
+});
+
+test('rule: folding newest first, an invocation whose begin never comes is handed on once it is 10 minutes older than where reading is, and one whose end was read waits for its begin', () => {
+  const orphan = id16(0xfc1);
+  const calls = wholeCalls(1, 3000, 6n * MIN_NS).reverse();
+  const atSweep = recordTimeNs(calls[4094]!); // the 4,096th record read
+  const newestFirst: JournalRecord[] = [{ ...stepEnd(orphan, id16(0xd1), 0, String(atSweep + 10n * MIN_NS)) }, ...calls];
+  const order = [...invocationsNewestFirst(newestFirst, { alive: () => false })];
+  const at = order.findIndex((g) => g.inv.spanId === orphan);
+  assert.ok(at >= 0 && at < order.length - 1, `handed on by the sweep, not only at the end (at ${at} of ${order.length})`);
+  assert.equal(order.filter((g) => g.inv.spanId === orphan).length, 1, 'handed on once');
+  const others = order.filter((g) => g.inv.spanId !== orphan);
+  assert.equal(others.length, 3000);
+  assert.ok(others.every((g) => g.inv.startNs !== null && g.inv.status === 'ok' && g.records.length === 2), 'each other invocation came whole, with its begin');
 });

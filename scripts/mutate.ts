@@ -34,7 +34,7 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   'src/trace': ['trace-ids', 'plugin'],
   'src/journal': ['journal', 'journal-stream', 'journal-files', 'record-shapes', 'nesting', 'agent-source', 'agent-pending', 'cli-views', 'spans', 'plugin'],
   'src/plugin': ['versions', 'run-dir', 'deep-input', 'nested', 'plugin'],
-  'src/agent': ['spans', 'agent-source', 'agent-pending', 'agent-config', 'agent-redact', 'record-shapes', 'collector-config', 'journal-files'],
+  'src/agent': ['spans', 'agent-source', 'agent-links', 'agent-pending', 'agent-config', 'agent-redact', 'record-shapes', 'collector-config', 'journal-files'],
 };
 
 const { values, positionals } = scriptArgs('mutate', USAGE, {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentHelp, describeHeaders, parseKeyValues, resolveConfig } from '../../src/agent/config.ts';
+import { statusLine, type AgentStatus } from '../../src/agent/status.ts';
 import { parseDuration } from '../../src/view/duration.ts';
 
 test('defaults apply with no flags and no environment', () => {
@@ -137,4 +138,14 @@ test('rule: --help shows "(none)" for a setting without a default, one setting p
   assert.ok(help.includes(row('traces-endpoint', 'full OTLP/HTTP traces URL (wins over --endpoint)', 'env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, default (none)')), 'no default: "(none)"');
   assert.ok(help.includes(row('batch', 'invocations per export request', 'default 512')), 'no variable: only the default');
   assert.equal(describeHeaders({}), 'none');
+});
+
+test('rule: the status line names every counter, and the last error only when there is one', () => {
+  const s: AgentStatus = {
+    pid: 1, startedAt: 't', updatedAt: 'u', endpoint: 'e', recordsRead: 1, invocationsExported: 2, spansExported: 3, retries: 4, dropped: 5, refused: 0, skippedLines: 6,
+    queued: 7, inFlight: 8, lagSeconds: 9.25, backlogBytes: 10, pendingBytes: 11, lastError: null,
+  };
+  const line = 'status: read 1 records, exported 2 invocations (3 spans), retries 4, dropped 5, skipped lines 6, queued 7, in flight 8, lag 9.3 s, backlog 10 bytes';
+  assert.equal(statusLine(s), line);
+  assert.equal(statusLine({ ...s, lastError: 'ECONNREFUSED' }), `${line}, last error: ECONNREFUSED`);
 });

@@ -317,3 +317,8 @@ test('rule: in free text a credential\'s whole value goes: quoted with its space
   for (const [text, want] of cases) assert.equal(redactText(text, isCredential), want, `the text ${JSON.stringify(text)}`);
   assert.deepEqual(redactJson({ v: 'password="abc def" x' }, isCredential), { v: `password=${REDACTED}` }, 'a string value: all of it after the name');
 });
+
+test('rule: every credential query parameter of a URL goes, wherever it stands, and a malformed escape in a name is kept as it is', () => {
+  assert.equal(redactCniArgs('X=http://h/?a=1&token=abc;Y=2', isCredential), `X=http://h/?a=1&token=${REDACTED};Y=2`, 'after another parameter');
+  assert.equal(redactCniArgs('X=http://h/?%E0%A4%A=1', isCredential), 'X=http://h/?%E0%A4%A=1', 'not decodable: judged as written, no throw');
+});

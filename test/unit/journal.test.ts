@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -733,4 +733,95 @@ test('rule: folding newest first, an invocation whose begin never comes is hande
   const others = order.filter((g) => g.inv.spanId !== orphan);
   assert.equal(others.length, 3000);
   assert.ok(others.every((g) => g.inv.startNs !== null && g.inv.status === 'ok' && g.records.length === 2), 'each other invocation came whole, with its begin');
+});
+
+// Rules of the writer that Stryker's survivors showed untested (issue 22). Root only where
+// files change owner (chown); the unit tests run as root on CI.
+
+function writerIn(dir: string, maxFileBytes = 1 << 20, maxFiles = 4): { journal: Journal; degraded: string[]; repaired: string[] } {
+  const degraded: string[] = [];
+  const repaired: string[] = [];
+  return { journal: new Journal({ dir, maxFileBytes, maxFiles, onDegraded: (r) => degraded.push(r), onRepaired: (r) => repaired.push(r) }), degraded, repaired };
+}
+
+test('rule: an unsafe journal directory or active file is refused before anything is written, reported once with its reason, and the journal stays off', () => {
+  const base = freshDir();
+  mkdirSync(base, { mode: 0o700 });
+  const cases: Array<[string, () => string, (dir: string) => string]> = [
+    ['a symlink', () => { mkdirSync(join(base, 'real'), { mode: 0o700 }); symlinkSync(join(base, 'real'), join(base, 'link')); return join(base, 'link'); }, (d) => `${d} is a symlink: refused (the journal directory must be a real directory)`],
+    ['a file', () => { writeFileSync(join(base, 'file'), ''); return join(base, 'file'); }, (d) => `${d} is not a directory: refused`],
+    ['another owner\'s directory', () => { mkdirSync(join(base, 'theirs'), { mode: 0o700 }); chownSync(join(base, 'theirs'), 65534, 65534); return join(base, 'theirs'); }, (d) => `${d} is owned by uid 65534, not by this process (uid 0): refused`],
+    ['a device as journal.jsonl', () => { mkdirSync(join(base, 'dev'), { mode: 0o700 }); spawnSync('mknod', [join(base, 'dev', ACTIVE_FILE), 'c', '1', '3']); return join(base, 'dev'); }, (d) => `${join(d, ACTIVE_FILE)} is not a regular file: refused`],
+    ['a hard-linked journal.jsonl', () => { mkdirSync(join(base, 'hard'), { mode: 0o700 }); writeFileSync(join(base, 'hard', ACTIVE_FILE), '', { mode: 0o600 }); linkSync(join(base, 'hard', ACTIVE_FILE), join(base, 'other-name')); return join(base, 'hard'); }, (d) => `${join(d, ACTIVE_FILE)} has 2 links: refused`],
+    ['another owner\'s journal.jsonl', () => { mkdirSync(join(base, 'own'), { mode: 0o700 }); writeFileSync(join(base, 'own', ACTIVE_FILE), '', { mode: 0o600 }); chownSync(join(base, 'own', ACTIVE_FILE), 65534, 65534); return join(base, 'own'); }, (d) => `${join(d, ACTIVE_FILE)} is owned by uid 65534, not by this process (uid 0): refused`],
+  ];
+  for (const [what, make, why] of cases) {
+    const dir = make();
+    const { journal, degraded } = writerIn(dir);
+    assert.equal(journal.append(numbered(1)), false, what);
+    assert.equal(journal.append(numbered(2)), false, `${what}: still off`);
+    assert.deepEqual(degraded, [`cannot write journal in ${dir}: EUNSAFE ${why(dir)}`], `${what}: reported once, with the reason`);
+    assert.equal(journal.isDegraded, true);
+  }
+  assert.equal(readFileSync(join(base, 'own', ACTIVE_FILE), 'utf8'), '', 'nothing written into a stranger\'s file');
+  const off = writerIn(join(base, 'fine'));
+  off.journal.degrade('disk full');
+  off.journal.degrade('again');
+  assert.equal(off.journal.append(numbered(3)), false, 'turned off: no more writes, even where one would work');
+  assert.deepEqual(off.degraded, ['disk full'], 'reported once');
+  assert.deepEqual(readdirSync(join(base, 'real')), [], 'nothing written through the symlink');
+});
+
+test('rule: a too-open journal directory or active file is repaired (0700, 0600) and said so; a missing directory is made 0700 under 0755 parents', () => {
+  const base = freshDir();
+  mkdirSync(base, { mode: 0o700 });
+  const open = join(base, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o755);
+  writeFileSync(join(open, ACTIVE_FILE), '');
+  chmodSync(join(open, ACTIVE_FILE), 0o644);
+  const { journal, repaired } = writerIn(open);
+  assert.equal(journal.append(numbered(1)), true);
+  assert.deepEqual(repaired, [`${open} was mode 755; set to 700`, `${join(open, ACTIVE_FILE)} was mode 644; set to 600`]);
+  assert.deepEqual([statSync(open).mode & 0o777, statSync(join(open, ACTIVE_FILE)).mode & 0o777], [0o700, 0o600]);
+  const deep = join(base, 'a', 'b', 'journal');
+  const old = process.umask(0);
+  try {
+    const made = writerIn(deep);
+    assert.equal(made.journal.append(numbered(1)), true);
+    assert.deepEqual(made.repaired, [], 'made 0700: nothing to repair');
+    const other = writerIn(join(base, 'a', 'b', 'sibling'));
+    assert.equal(other.journal.append(numbered(1)), true);
+    assert.deepEqual(other.repaired, [], 'parents there already: made 0700 all the same');
+  } finally {
+    process.umask(old);
+  }
+  assert.deepEqual([statSync(join(base, 'a')).mode & 0o777, statSync(deep).mode & 0o777], [0o755, 0o700]);
+});
+
+test('rule: the active file rotates only when the next record would pass the limit, never when empty, and only our own archives are counted and pruned', () => {
+  const dir = freshDir();
+  const line = Buffer.byteLength(JSON.stringify(numbered(1))) + 1;
+  const { journal } = writerIn(dir, 2 * line, 2);
+  journal.append(numbered(1));
+  journal.append(numbered(2));
+  assert.deepEqual(readdirSync(dir), [ACTIVE_FILE], 'exactly at the limit: no rotation');
+  const tiny = freshDir();
+  writerIn(tiny, 10).journal.append(numbered(3));
+  assert.deepEqual(readdirSync(tiny), [ACTIVE_FILE], 'a record larger than the limit in an empty file: written, the empty file not rotated');
+  // Planted archive names: a link, a directory and another owner's file, all "older" than ours.
+  symlinkSync('/etc/passwd', join(dir, 'journal-0000000000000000001-1.jsonl'));
+  mkdirSync(join(dir, 'journal-0000000000000000002-1.jsonl'));
+  writeFileSync(join(dir, 'journal-0000000000000000003-1.jsonl'), 'theirs');
+  chownSync(join(dir, 'journal-0000000000000000003-1.jsonl'), 65534, 65534);
+  writeFileSync(join(dir, 'journal-0000000000000000004-1.jsonl.bak'), '');
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  for (let i = 10; i < 20; i++) journal.append(numbered(i));
+  assert.equal(fds(), before, 'no descriptor left open across rotations');
+  const archives = readdirSync(dir).filter((f) => ARCHIVE_PATTERN.test(f)).sort();
+  assert.deepEqual(archives.slice(0, 3), ['journal-0000000000000000001-1.jsonl', 'journal-0000000000000000002-1.jsonl', 'journal-0000000000000000003-1.jsonl'], 'planted names neither deleted nor followed');
+  assert.equal(archives.length, 3 + 2, 'two archives of our own kept, the planted ones not counted');
+  assert.ok(readdirSync(dir).includes('journal-0000000000000000004-1.jsonl.bak'), 'not an archive name');
+  assert.equal(ARCHIVE_PATTERN.test('old-journal-1-1.jsonl') || ARCHIVE_PATTERN.test('journal-1-1.jsonl.gz'), false, 'the archive name is the whole name');
 });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { bootId } from '../../src/journal/boot.ts';
 import { foldInvocations, invocationsNewestFirst } from '../../src/journal/assemble.ts';
 import { recordTimeNs } from '../../src/journal/identity.ts';
+import { asRecord } from '../../src/journal/record-schema.ts';
 import { InvocationIndex, nsToMs, processAlive, type Invocation } from '../../src/journal/invocations.ts';
 import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
 import { openJournalFile } from '../../src/journal/files.ts';
@@ -824,4 +825,27 @@ test('rule: the active file rotates only when the next record would pass the lim
   assert.equal(archives.length, 3 + 2, 'two archives of our own kept, the planted ones not counted');
   assert.ok(readdirSync(dir).includes('journal-0000000000000000004-1.jsonl.bak'), 'not an archive name');
   assert.equal(ARCHIVE_PATTERN.test('old-journal-1-1.jsonl') || ARCHIVE_PATTERN.test('journal-1-1.jsonl.gz'), false, 'the archive name is the whole name');
+});
+
+test('rule: a record is read only with the exact shape the writer writes: whole ids, each status word, typed fields', () => {
+  const ok = (r: object): boolean => asRecord(JSON.parse(JSON.stringify(r))) !== null;
+  const b = invBegin(INV, '100');
+  const e = stepEnd(INV, 'b'.repeat(16), 0, '200');
+  assert.equal(ok(b) && ok(e), true, 'the writer\'s records are read');
+  const refused: Array<[string, object]> = [
+    ['a trace id with a prefix', { ...b, traceId: `x${TRACE}` }], ['a trace id with a suffix', { ...b, traceId: `${TRACE}x` }],
+    ['a span id with a prefix', { ...b, spanId: `x${INV}` }], ['a span id with a suffix', { ...b, spanId: `${INV}x` }],
+    ['bytes not a number', { ...e, stdout: { text: '', bytes: '0', truncated: false } }], ['negative bytes', { ...e, stdout: { text: '', bytes: -1, truncated: false } }],
+    ['truncated not a boolean', { ...e, stdout: { text: '', bytes: 0, truncated: 'no' } }],
+    ['a status outside the words', { ...e, status: 'maybe' }], ['a status not a string', { ...e, status: ['ok'] }],
+    ['an error without its code', { ...e, status: 'error', error: { msg: 'x' } }],
+    ['delegates not a list', { ...b, delegates: 'bridge' }], ['a delegate not a string', { ...b, delegates: ['bridge', 1] }],
+    ['no stdin at all', { ...b, stdin: undefined }],
+  ];
+  for (const [what, r] of refused) assert.equal(ok(r), false, what);
+  for (const status of ['ok', 'error', 'skipped']) assert.equal(ok({ ...e, status }), true, `step status ${status}`);
+  assert.equal(ok({ ...invEnd(INV, '300', '200', 'error') }), true, 'invocation status error');
+  let deep: unknown = [null, 'x'];
+  for (let i = 0; i < 600; i++) deep = [deep, null];
+  assert.equal(ok({ ...b, stdin: deep as object }), false, 'nested past MAX_DEPTH, through lists with nulls in them');
 });

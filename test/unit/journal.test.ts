@@ -11,7 +11,7 @@ import { asRecord } from '../../src/journal/record-schema.ts';
 import { InvocationIndex, nsToMs, processAlive, type Invocation } from '../../src/journal/invocations.ts';
 import { chunks, firstLine, isGarbage, LineSplitter, linesBackward, linesForward, MAX_LINE_BYTES, parseRecordLine } from '../../src/journal/lines.ts';
 import { openJournalFile } from '../../src/journal/files.ts';
-import { followJournal, readJournal, type ReadStats } from '../../src/journal/reader.ts';
+import { followJournal, journalRecords, readJournal, readJournalTail, recordsNewestFirst, type ReadStats } from '../../src/journal/reader.ts';
 import { capture, fitRecord, type Capture, type InvocationBegin, type InvocationEnd, type JournalRecord, type StepBegin, type StepEnd } from '../../src/journal/record.ts';
 import { ACTIVE_FILE, ARCHIVE_PATTERN, Journal } from '../../src/journal/writer.ts';
 import { rfc3339 } from '../../src/view/text.ts';
@@ -848,4 +848,42 @@ test('rule: a record is read only with the exact shape the writer writes: whole 
   let deep: unknown = [null, 'x'];
   for (let i = 0; i < 600; i++) deep = [deep, null];
   assert.equal(ok({ ...b, stdin: deep as object }), false, 'nested past MAX_DEPTH, through lists with nulls in them');
+});
+
+// Rules of the readers that Stryker's survivors showed untested (issue 22).
+
+/** A journal of `files` files with two whole invocations each (rotation at every third record). */
+function rotatedJournal(files: number): string {
+  const dir = freshDir();
+  const sample = [invBegin(id16(1), '1'), invEnd(id16(1), '2', '1')];
+  const perFile = sample.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)) + 1, 0) * 2 + 60;
+  const journal = new Journal({ dir, maxFileBytes: perFile, maxFiles: 100, onDegraded: noDegrade });
+  for (let i = 0; i < files * 2; i++) {
+    journal.append(invBegin(id16(0x100 + i), String(1000 + i * 10)));
+    journal.append(invEnd(id16(0x100 + i), String(1000 + i * 10 + 5), '5'));
+  }
+  return dir;
+}
+
+test('rule: the tail of a journal is read from just enough of the newest files to hold the invocations asked for', () => {
+  const dir = rotatedJournal(4);
+  assert.equal(readdirSync(dir).length, 4, 'four files of two invocations');
+  const seen: string[] = [];
+  readJournalTail(dir, 3, (r) => { if (r.rec === 'invocation.begin') seen.push(r.spanId); });
+  assert.deepEqual(seen, [4, 5, 6, 7].map((i) => id16(0x100 + i)), 'three asked: the two newest files (four begins)');
+  const two: string[] = [];
+  readJournalTail(dir, 2, (r) => { if (r.rec === 'invocation.begin') two.push(r.spanId); });
+  assert.deepEqual(two, [6, 7].map((i) => id16(0x100 + i)), 'two asked: the newest file holds them');
+});
+
+test('rule: every reader closes each file it opened, read to the end or stopped early', () => {
+  const dir = rotatedJournal(3);
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  readJournal(dir);
+  for (const _ of journalRecords(dir)) break;
+  for (const _ of recordsNewestFirst(dir)) break;
+  assert.equal([...recordsNewestFirst(dir)].length, 12);
+  readJournalTail(dir, 1, () => {});
+  assert.equal(open(), before, 'no descriptor left open');
 });

@@ -121,6 +121,7 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
   chownSync(join(own, 'journal.jsonl'), 65534, 65534);
   writeFileSync(join(own, 'journal-0000000000000000001-1.jsonl'), '{}\n', { mode: 0o644 });
   chownSync(join(own, 'journal-0000000000000000001-1.jsonl'), 65533, 65533);
+  writeFileSync(join(own, 'journal-0000000000000000002-1.jsonl'), '{}\n', { mode: 0o644 }); // root's, readable
   const module = new URL('../../src/journal/files.ts', import.meta.url).pathname;
   const script = `
     import { journalAccess, openJournalFile } from ${JSON.stringify(module)};
@@ -132,6 +133,7 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
       under: probe(${JSON.stringify(join(closedDir, 'inner'))}),
       ownFile: openJournalFile(${JSON.stringify(join(own, 'journal.jsonl'))}) !== null,
       thirdFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000001-1.jsonl'))}) !== null,
+      rootFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000002-1.jsonl'))}) !== null,
     }));`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(child.status, 0, child.stderr);
@@ -141,5 +143,6 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
     under: JSON.stringify({ problem: 'denied', path: join(closedDir, 'inner') }),
     ownFile: true,
     thirdFile: false,
-  }, 'a reader that is not root: denied names the directory or file; its own files are read, a third user\'s are not');
+    rootFile: true,
+  }, 'a reader that is not root: denied names the directory or file; its own files and root\'s are read, a third user\'s are not');
 });

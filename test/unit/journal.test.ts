@@ -887,3 +887,21 @@ test('rule: every reader closes each file it opened, read to the end or stopped 
   readJournalTail(dir, 1, () => {});
   assert.equal(open(), before, 'no descriptor left open');
 });
+
+test('rule: a repair needs no listener, and an active file that cannot be opened is reported with the open\'s own error', () => {
+  const base = freshDir();
+  mkdirSync(base, { mode: 0o700 });
+  const open = join(base, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o755);
+  writeFileSync(join(open, ACTIVE_FILE), '');
+  chmodSync(join(open, ACTIVE_FILE), 0o644);
+  const quiet = new Journal({ dir: open, maxFileBytes: 1 << 20, maxFiles: 4, onDegraded: noDegrade });
+  assert.equal(quiet.append(numbered(1)), true, 'repaired without anyone told');
+  const dirAsFile = join(base, 'dir-as-file');
+  mkdirSync(join(dirAsFile, ACTIVE_FILE), { recursive: true, mode: 0o700 });
+  chmodSync(dirAsFile, 0o700);
+  const { journal, degraded } = writerIn(dirAsFile);
+  assert.equal(journal.append(numbered(2)), false);
+  assert.match(degraded[0] ?? '', /^cannot write journal in .*: EISDIR EISDIR: illegal operation on a directory/, 'the open\'s error, not one from closing nothing');
+});

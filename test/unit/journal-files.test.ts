@@ -100,7 +100,7 @@ test('rule: readAt reads the whole length asked for, also when the reused buffer
   }
 });
 
-test('rule: journalAccess names a journal that is absent, not a directory, or not readable by this reader', () => {
+test('rule: journalAccess names a journal that is absent, not a directory, or not readable by this reader', { skip: process.geteuid?.() !== 0 && 'needs root (chown, setuid)' }, () => {
   assert.deepEqual(journalAccess(join(root, 'none')), { problem: 'absent', path: join(root, 'none') });
   writeFileSync(join(root, 'plain'), '');
   assert.deepEqual(journalAccess(join(root, 'plain')), { problem: 'not-a-directory', path: join(root, 'plain') });

@@ -745,7 +745,7 @@ function writerIn(dir: string, maxFileBytes = 1 << 20, maxFiles = 4): { journal:
   return { journal: new Journal({ dir, maxFileBytes, maxFiles, onDegraded: (r) => degraded.push(r), onRepaired: (r) => repaired.push(r) }), degraded, repaired };
 }
 
-test('rule: an unsafe journal directory or active file is refused before anything is written, reported once with its reason, and the journal stays off', () => {
+test('rule: an unsafe journal directory or active file is refused before anything is written, reported once with its reason, and the journal stays off', { skip: process.geteuid?.() !== 0 && 'needs root (chown, mknod)' }, () => {
   const base = freshDir();
   mkdirSync(base, { mode: 0o700 });
   const cases: Array<[string, () => string, (dir: string) => string]> = [
@@ -800,7 +800,7 @@ test('rule: a too-open journal directory or active file is repaired (0700, 0600)
   assert.deepEqual([statSync(join(base, 'a')).mode & 0o777, statSync(deep).mode & 0o777], [0o755, 0o700]);
 });
 
-test('rule: the active file rotates only when the next record would pass the limit, never when empty, and only our own archives are counted and pruned', () => {
+test('rule: the active file rotates only when the next record would pass the limit, never when empty, and only our own archives are counted and pruned', { skip: process.geteuid?.() !== 0 && 'needs root (chown, mknod)' }, () => {
   const dir = freshDir();
   const line = Buffer.byteLength(JSON.stringify(numbered(1))) + 1;
   const { journal } = writerIn(dir, 2 * line, 2);

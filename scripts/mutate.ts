@@ -8,18 +8,22 @@
  *   npm run mutate                      every core module
  *   npm run mutate -- src/cni           one module
  *   npm run mutate -- src/cni/go-json.ts one file, with its module's tests
+ *   npm run mutate -- src/config/derive.ts --tests derive,conflist   one file, only these tests
+ * Narrowing the tests to the files that exercise the target makes a mutant cost seconds: every
+ * listed file that covers a mutant runs for it, and a slow one (plugin.test.ts) dominates.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scriptArgs, usageError, wholeNumber } from './script-args.ts';
 
 const USAGE = `
-Usage: npm run mutate -- [MODULE-OR-FILE...] [--concurrency N] [--fresh]
+Usage: npm run mutate -- [MODULE-OR-FILE...] [--tests NAME[,NAME...]] [--concurrency N] [--fresh]
 Mutation testing of the core modules (src/cni, src/config, src/trace, src/journal, src/plugin,
-src/agent) or of the given modules or files, with each module's unit tests. Reports in
-reports/mutation/. --fresh ignores the incremental results of earlier runs.`;
+src/agent) or of the given modules or files, with each module's unit tests, or only the unit
+test files named by --tests (test/unit/NAME.test.ts, or a path; repeatable, comma-separated).
+Reports in reports/mutation/. --fresh ignores the incremental results of earlier runs.`;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -30,12 +34,19 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   'src/trace': ['trace-ids', 'plugin'],
   'src/journal': ['journal', 'journal-stream', 'journal-files', 'record-shapes', 'nesting', 'agent-source', 'agent-pending', 'cli-views', 'spans', 'plugin'],
   'src/plugin': ['versions', 'run-dir', 'deep-input', 'nested', 'plugin'],
-  'src/agent': ['spans', 'agent-source', 'agent-pending', 'agent-config', 'agent-redact', 'record-shapes', 'collector-config', 'journal-files'],
+  'src/agent': ['spans', 'agent-source', 'agent-links', 'agent-pending', 'agent-config', 'agent-redact', 'record-shapes', 'collector-config', 'journal-files'],
 };
 
-const { values, positionals } = scriptArgs('mutate', USAGE, { concurrency: { type: 'string', default: '2' }, fresh: { type: 'boolean' } }, true);
+const { values, positionals } = scriptArgs('mutate', USAGE, {
+  concurrency: { type: 'string', default: '2' },
+  fresh: { type: 'boolean' },
+  tests: { type: 'string', multiple: true },
+}, true);
 const concurrency = wholeNumber('mutate', USAGE, '--concurrency', values.concurrency);
 const targets = positionals.length > 0 ? positionals : Object.keys(MODULE_TESTS);
+const testPath = (t: string): string => (t.includes('/') ? t : `test/unit/${t}.test.ts`);
+const onlyTests = values.tests?.flatMap((t) => t.split(',')).filter((t) => t !== '').map(testPath);
+for (const t of onlyTests ?? []) if (!existsSync(join(ROOT, t))) usageError('mutate', USAGE, `--tests: no test file ${t}`);
 
 for (const target of targets) {
   const module = Object.keys(MODULE_TESTS).find((m) => target === m || target.startsWith(`${m}/`));
@@ -44,7 +55,7 @@ for (const target of targets) {
   const config = {
     testRunner: 'tap',
     plugins: ['@stryker-mutator/tap-runner'],
-    tap: { testFiles: MODULE_TESTS[module]!.map((t) => `test/unit/${t}.test.ts`), nodeArgs: ['--test-reporter=tap'], forceBail: true },
+    tap: { testFiles: onlyTests ?? MODULE_TESTS[module]!.map(testPath), nodeArgs: ['--test-reporter=tap'], forceBail: true },
     coverageAnalysis: 'perTest',
     mutate: [target === module ? `${module}/**/*.ts` : target],
     concurrency,

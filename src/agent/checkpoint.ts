@@ -21,7 +21,9 @@ export interface Checkpoint {
 export function loadCheckpoint(stateDir: string, log: (line: string) => void): Checkpoint {
   try {
     const cp = JSON.parse(readFileSync(join(stateDir, CHECKPOINT_FILE), 'utf8')) as Checkpoint;
-    if (cp.version === 1 && typeof cp.files === 'object' && Array.isArray(cp.exported)) return cp;
+    const files: unknown = cp.files;
+    // null and lists are objects too: the agent reads the keys of files at start (a crash loop).
+    if (cp.version === 1 && typeof files === 'object' && files !== null && !Array.isArray(files) && Array.isArray(cp.exported)) return cp;
     log('warning: checkpoint has an unknown format; starting from the beginning of the journal');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log(`warning: cannot read checkpoint (${(e as Error).message}); starting from the beginning`);

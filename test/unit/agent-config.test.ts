@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { agentHelp, describeHeaders, parseKeyValues, resolveConfig } from '../../src/agent/config.ts';
+import { statusLine, type AgentStatus } from '../../src/agent/status.ts';
 import { parseDuration } from '../../src/view/duration.ts';
 
 test('defaults apply with no flags and no environment', () => {
@@ -91,4 +92,60 @@ test('--help lists every setting with its environment variable, and header value
     assert.ok(help.includes(name), name);
   }
   assert.equal(describeHeaders({ authorization: 'Bearer abc', 'x-key': 'k' }), 'authorization=***, x-key=***');
+});
+
+// Rules that Stryker's survivors showed untested (issue 22).
+
+test('rule: K=V lists skip empty parts, trim around keys and values, and refuse a part without a key', () => {
+  assert.deepEqual(parseKeyValues(' a = 1 ,, b=2 , ', 'X'), { a: '1', b: '2' });
+  assert.throws(() => parseKeyValues('=v', 'OTEL_RESOURCE_ATTRIBUTES'), /OTEL_RESOURCE_ATTRIBUTES: "…" is not KEY=VALUE/);
+  assert.throws(() => parseKeyValues('a=1,b', 'X'), /X: "b…" is not KEY=VALUE/);
+});
+
+test('rule: an empty environment variable is unset; a single --header or --resource-attribute flag counts, and a bad one names its flag', () => {
+  assert.equal(resolveConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: '' }).tracesUrl, 'http://localhost:4318/v1/traces', 'empty: the default');
+  assert.deepEqual(resolveConfig({ header: 'a=1' }, {}).headers, { a: '1' });
+  assert.throws(() => resolveConfig({ 'resource-attribute': 'nokey' }, {}), /--resource-attribute: "nokey…" is not KEY=VALUE/);
+});
+
+test('rule: endpoints lose every trailing "/" before /v1/traces and /v1/metrics; a --traces-endpoint flag beats an --endpoint flag', () => {
+  const c = resolveConfig({ endpoint: 'http://c:4318//' }, {});
+  assert.deepEqual([c.tracesUrl, c.metricsUrl], ['http://c:4318/v1/traces', 'http://c:4318/v1/metrics']);
+  assert.equal(resolveConfig({}, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://e:4318//' }).tracesUrl, 'http://e:4318/v1/traces');
+  assert.equal(resolveConfig({ endpoint: 'http://c:4318', 'traces-endpoint': 'http://t:1/x' }, {}).tracesUrl, 'http://t:1/x');
+  assert.equal(resolveConfig({ endpoint: 'http://c:4318' }, { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1/x' }).tracesUrl, 'http://c:4318/v1/traces', 'a flag beats the env');
+  assert.equal(resolveConfig({ 'metrics-endpoint': 'http://m:1/y' }, {}).metricsUrl, 'http://m:1/y');
+  assert.equal(resolveConfig({}, { OTEL_METRICS_EXPORTER: 'none' }).metricsUrl, null);
+  assert.throws(() => resolveConfig({ 'metrics-exporter': 'prometheus' }, {}), /--metrics-exporter: "otlp" or "none", got "prometheus"/);
+  assert.throws(() => resolveConfig({ 'metrics-endpoint': 'not a url' }, {}), /the OTLP metrics endpoint is not a URL: "not a url"/);
+});
+
+test('rule: bad numbers name their flag; TLS files, the status interval, --once and its attempts come through as given', () => {
+  for (const flag of ['timeout', 'metric-interval', 'prometheus-port', 'once-attempts']) {
+    assert.throws(() => resolveConfig({ [flag]: '-1' }, {}), new RegExp(`^Error: --${flag}: must be a positive integer, got "-1"$`), flag);
+  }
+  const c = resolveConfig({ certificate: '/ca.pem', 'client-key': '/k.pem', 'status-every': '0', once: true, 'once-attempts': '3' }, {});
+  assert.deepEqual(c.tls, { ca: '/ca.pem', key: '/k.pem' }, 'only the files given');
+  assert.deepEqual([c.statusEveryMs, c.once, c.onceAttempts], [0, true, 3]);
+  const d = resolveConfig({}, {});
+  assert.deepEqual([d.tls, d.statusEveryMs, d.once, d.onceAttempts, d.prometheusPort], [{}, 60_000, false, 5, null]);
+  assert.equal(resolveConfig({ 'status-every': '5s' }, {}).statusEveryMs, 5_000);
+});
+
+test('rule: --help shows "(none)" for a setting without a default, one setting per two lines; no headers are "none"', () => {
+  const help = agentHelp();
+  const row = (flag: string, help: string, rest: string): string => `\n  --${flag.padEnd(20)} ${help}\n${' '.repeat(25)}${rest}\n`;
+  assert.ok(help.includes(row('traces-endpoint', 'full OTLP/HTTP traces URL (wins over --endpoint)', 'env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, default (none)')), 'no default: "(none)"');
+  assert.ok(help.includes(row('batch', 'invocations per export request', 'default 512')), 'no variable: only the default');
+  assert.equal(describeHeaders({}), 'none');
+});
+
+test('rule: the status line names every counter, and the last error only when there is one', () => {
+  const s: AgentStatus = {
+    pid: 1, startedAt: 't', updatedAt: 'u', endpoint: 'e', recordsRead: 1, invocationsExported: 2, spansExported: 3, retries: 4, dropped: 5, refused: 0, skippedLines: 6,
+    queued: 7, inFlight: 8, lagSeconds: 9.25, backlogBytes: 10, pendingBytes: 11, lastError: null,
+  };
+  const line = 'status: read 1 records, exported 2 invocations (3 spans), retries 4, dropped 5, skipped lines 6, queued 7, in flight 8, lag 9.3 s, backlog 10 bytes';
+  assert.equal(statusLine(s), line);
+  assert.equal(statusLine({ ...s, lastError: 'ECONNREFUSED' }), `${line}, last error: ECONNREFUSED`);
 });

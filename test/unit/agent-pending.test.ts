@@ -85,3 +85,49 @@ test('a checkpoint in the middle of a file resumes at a line start: no record is
   assert.equal(b.status().skippedLines, 0);
   assert.equal(b.status().recordsRead, 2, 'only the records after the checkpoint were read');
 });
+
+// Rules of the agent that Stryker's survivors showed untested (issue 22).
+
+function agentAt(journal: string, state: string, exported: ReadableSpan[], nowMs: number, abandonAfter = '1h'): Agent {
+  const cfg = resolveConfig({ journal, 'state-dir': state, 'abandon-after': abandonAfter }, {});
+  return new Agent(cfg, {
+    sink: { exportSpans: async (batch) => { for (const s of batch) exported.push(s); return { ok: true }; }, shutdown: async () => {} },
+    resource: emptyResource(), log: () => {}, nowMs: () => nowMs,
+  });
+}
+
+test('rule: an invocation silent for abandon-after is exported once, as abandoned, and one silent for less is held', async () => {
+  const journal = join(root, 'abandon');
+  const writer = new Journal({ dir: journal, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  writer.append(invocationBegin({ spanId: OTHER, startNs: ns(0) }));
+  writer.append(invocationBegin({ spanId: INV, containerId: 'ctr-2', startNs: ns(50 * 60_000) }));
+  const exported: ReadableSpan[] = [];
+  const agent = agentAt(journal, join(root, 'abandon-state'), exported, Number(BigInt(ns(60 * 60_000 + 1)) / 1_000_000n));
+  while (await agent.tick() > 0) { /* caught up */ }
+  await agent.tick();
+  const roots = exported.filter((s) => s.name === 'CNI ADD');
+  assert.deepEqual(roots.map((s) => s.spanContext().spanId), [OTHER], 'silent for an hour: exported; for ten minutes: held');
+  assert.equal(roots[0]!.attributes['cni.abandoned'], true, 'exported as abandoned');
+  assert.deepEqual(roots[0]!.endTime, roots[0]!.startTime, 'it ends at its last record: here its begin');
+  assert.equal(agent.status().pendingBytes > 0, true, 'the recent one is still held');
+});
+
+test('rule: a DEL is exported with a link to the ADD of its container, also when that ADD was exported before a restart', async () => {
+  const journal = join(root, 'links');
+  const state = join(root, 'links-state');
+  const writer = new Journal({ dir: journal, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  writer.append(invocationBegin({ spanId: INV, containerId: 'ctr-l', startNs: ns(0) }));
+  writer.append(invocationEnd({ spanId: INV, endNs: ns(10) }));
+  const first: ReadableSpan[] = [];
+  const a = agentAt(journal, state, first, Number(BigInt(ns(20)) / 1_000_000n));
+  while (await a.tick() > 0) { /* caught up */ }
+  writer.append(invocationBegin({ spanId: OTHER, command: 'DEL', containerId: 'ctr-l', startNs: ns(30), env: { CNI_COMMAND: 'DEL' } }));
+  writer.append(invocationEnd({ spanId: OTHER, command: 'DEL', endNs: ns(40) }));
+  const second: ReadableSpan[] = [];
+  const b = agentAt(journal, state, second, Number(BigInt(ns(50)) / 1_000_000n));
+  while (await b.tick() > 0) { /* caught up */ }
+  const del = second.find((s) => s.name === 'CNI DEL');
+  assert.ok(del, 'the DEL is exported');
+  assert.deepEqual(del.links.map((l) => l.context.spanId), [INV], 'linked to the ADD exported before the restart');
+  assert.equal(second.filter((s) => s.name === 'CNI ADD').length, 0, 'the ADD is not exported again');
+});

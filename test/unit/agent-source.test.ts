@@ -3,7 +3,8 @@
  * across rotated files and however small the read budget, and resume at given offsets.
  */
 import assert from 'node:assert/strict';
-import fs, { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import fs, { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,4 +206,121 @@ test('resuming from a source\'s own offsets mid-file reads each record after the
   const start = Object.fromEntries(first.offsets());
   const resumed = drain(new JournalSource(dir, start, () => assert.fail('resumed at a line start')), 1);
   assert.deepEqual([...got, ...resumed].map((p) => (p.rec as StepBegin).index), Array.from({ length: 12 }, (_, i) => i));
+});
+
+// Rules of the source that Stryker's survivors showed untested (issue 22).
+
+test('rule: a file\'s id is the first 20 hex digits of its first line\'s sha1, and a file gets one only once it has a whole line', () => {
+  const dir = join(root, 'ids');
+  mkdirSync(dir);
+  const path = join(dir, 'journal.jsonl');
+  const line = `${JSON.stringify(record(1))}\n`;
+  writeFileSync(path, line.slice(0, 100), { mode: 0o600 });
+  const source = new JournalSource(dir, {}, () => assert.fail('a partial line is not garbage'));
+  assert.deepEqual(source.poll(1 << 20), []);
+  assert.deepEqual([...source.offsets().keys()], [], 'no whole line yet: no file id, nothing to checkpoint');
+  appendFileSync(path, line.slice(100));
+  assert.equal(source.poll(1 << 20).length, 1);
+  const id = createHash('sha1').update(line.slice(0, -1)).digest('hex').slice(0, 20);
+  assert.deepEqual([...source.offsets()], [[id, Buffer.byteLength(line)]], 'the id the checkpoint stores');
+});
+
+test('rule: one poll after a rotation reads the archive\'s rest and the new journal.jsonl, and keeps both files\' offsets', () => {
+  const dir = join(root, 'rotate-one-poll');
+  const first = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 3; i++) first.append(record(i));
+  const source = new JournalSource(dir, {}, () => assert.fail('nothing is corrupt'));
+  assert.equal(source.poll(1 << 20).length, 3);
+  first.append(record(3));
+  renameSync(join(dir, 'journal.jsonl'), join(dir, `journal-${'1'.repeat(19)}-1.jsonl`));
+  const next = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 10; i < 17; i++) next.append(record(i)); // longer than the old file's offset
+  assert.deepEqual(source.poll(1 << 20).map((p) => (p.rec as StepBegin).index), [3, 10, 11, 12, 13, 14, 15, 16], 'both files in the same poll');
+  assert.equal(source.offsets().size, 2, 'the archive and the new file');
+});
+
+test('rule: a file truncated in place leaves no offset under its old id', () => {
+  const dir = join(root, 'truncated-ids');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 4; i++) journal.append(record(i));
+  const source = new JournalSource(dir, {}, () => {});
+  drain(source, 1 << 20);
+  const [oldId] = [...source.offsets().keys()];
+  const path = join(dir, 'journal.jsonl');
+  truncateSync(path, 0);
+  appendFileSync(path, `${JSON.stringify(record(50))}\n`);
+  assert.deepEqual(source.poll(1 << 20).map((p) => (p.rec as StepBegin).index), [50]);
+  const ids = [...source.offsets().keys()];
+  assert.equal(ids.length, 1, 'one file, one offset');
+  assert.notEqual(ids[0], oldId, 'the old content\'s id is gone with it');
+});
+
+test('rule: an idle file keeps its position however many polls pass; a pruned one is forgotten after 20 polls', () => {
+  const dir = join(root, 'idle');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 3; i++) journal.append(record(i));
+  const source = new JournalSource(dir, {}, () => {});
+  assert.equal(source.poll(1 << 20).length, 3);
+  for (let i = 0; i < 25; i++) assert.deepEqual(source.poll(1 << 20), [], 'nothing new');
+  journal.append(record(3));
+  assert.deepEqual(source.poll(1 << 20).map((p) => (p.rec as StepBegin).index), [3], 'only the new record, not the file again');
+  assert.equal(source.offsets().size, 1);
+  rmSync(join(dir, 'journal.jsonl'));
+  for (let i = 0; i < 20; i++) source.poll(1 << 20);
+  assert.equal(source.offsets().size, 1, 'missing for 20 polls: still remembered (a rename can hide a file)');
+  source.poll(1 << 20);
+  assert.equal(source.offsets().size, 0, 'missing for 21 polls: forgotten');
+});
+
+test('rule: a poll reads its budget of whole lines (at least 64 KiB at once), not the whole file', () => {
+  const dir = join(root, 'budget');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  for (let i = 0; i < 100; i++) journal.append(record(i));
+  const bytes = (got: PositionedRecord[]): number => got.reduce((n, p) => n + p.bytes, 0);
+  const tiny = new JournalSource(dir, {}, () => {}).poll(1);
+  assert.ok(tiny.length > 0 && bytes(tiny) <= 64 << 10, `a budget of 1 reads one 64 KiB read's lines, got ${bytes(tiny)} bytes`);
+  const whole = new JournalSource(dir, {}, () => {});
+  const head = whole.poll(100_000);
+  const offset = [...whole.offsets()][0]!;
+  const resumed = new JournalSource(dir, { [offset[0]]: offset[1] }, () => {}).poll(200_000);
+  assert.ok(bytes(resumed) >= 200_000 && bytes(resumed) <= 200_000 + (64 << 10), `resumed mid-file, a poll reads its budget, got ${bytes(resumed)}`);
+  assert.equal((resumed[0]!.rec as StepBegin).index, head.length, 'and carries on where the first stopped');
+});
+
+test('rule: a poll leaves no file open, counts each garbage line, and a missing journal directory reads as empty', () => {
+  const dir = join(root, 'fds');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  journal.append(record(0));
+  appendFileSync(join(dir, 'journal.jsonl'), 'garbage\n');
+  const source = new JournalSource(dir, {}, () => {});
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  for (let i = 0; i < 20; i++) source.poll(1 << 20);
+  assert.equal(open(), before, 'every file a poll opened is closed');
+  assert.equal(source.skipped, 1, 'the garbage line is counted once');
+  assert.deepEqual(new JournalSource(join(root, 'no-such-dir'), {}, () => {}).poll(1 << 20), [], 'no directory: nothing, no throw');
+});
+
+test('rule: a file removed between the look and the read is passed over, not a failed poll', () => {
+  const dir = join(root, 'vanish');
+  const journal = new Journal({ dir, maxFileBytes: 64 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  journal.append(record(0));
+  const source = new JournalSource(dir, {}, () => {});
+  assert.equal(source.poll(1 << 20).length, 1);
+  journal.append(record(1));
+  beforeNextRead(dir, () => rmSync(join(dir, 'journal.jsonl')));
+  assert.deepEqual(source.poll(1 << 20), [], 'gone before it was opened');
+});
+
+test('rule: a checkpoint whose files are not an object of offsets (null, a number, a list) is an unknown format, not a crash', () => {
+  const state = join(root, 'state-files');
+  mkdirSync(state);
+  for (const files of ['null', '5', '[1]']) {
+    const log: string[] = [];
+    writeFileSync(join(state, 'checkpoint.json'), `{"version":1,"files":${files},"exported":[]}`);
+    const cp = loadCheckpoint(state, (l) => log.push(l));
+    assert.deepEqual(cp.files, {}, `files ${files}: start from the beginning`);
+    assert.match(log[0] ?? '', /unknown format/, `files ${files}: said once`);
+    assert.doesNotThrow(() => Object.keys(cp.files), 'the agent reads the files\' keys at start');
+  }
 });

@@ -6,14 +6,15 @@
  * real records at once, skips the rest and names each refused file once. Root only (mknod, chown).
  */
 import assert from 'node:assert/strict';
-import { chownSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
 import { benchJournal, writeInvocation } from '../../bench/synthetic-journal.ts';
 import { JournalSource } from '../../src/agent/source.ts';
-import { onRefusedFile, refusedFiles } from '../../src/journal/files.ts';
+import { journalAccess, journalFiles, onRefusedFile, openJournalFile, readAt, refusedFiles } from '../../src/journal/files.ts';
 import { followJournal, readJournal, readJournalTail } from '../../src/journal/reader.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
 
@@ -59,4 +60,89 @@ test('a FIFO, a device, a symlink and a stranger\'s file among journal files: ev
     stop();
   }
   assert.equal(heard.length, 4, 'still each once');
+});
+
+// Rules that Stryker's survivors showed untested (issue 22). The ownership and access rules
+// differ only for a reader that is not root: those run in a child that drops to nobody after
+// loading the module.
+
+test('rule: archives are read oldest first, whatever order the directory lists them in, then journal.jsonl', () => {
+  const dir = join(root, 'order');
+  mkdirSync(dir);
+  const names = [3, 1, 4, 2].map((n) => `journal-${String(n).padStart(19, '0')}-1.jsonl`);
+  for (const n of [...names, 'journal.jsonl', 'notes.txt']) writeFileSync(join(dir, n), '');
+  assert.deepEqual(journalFiles(dir), [...[...names].sort(), 'journal.jsonl'].map((n) => join(dir, n)));
+});
+
+test('rule: a missing file is not a refusal, a refusal needs no listener, and a refused file leaves no descriptor open', () => {
+  const dir = join(root, 'refusals');
+  mkdirSync(dir);
+  onRefusedFile(null);
+  assert.equal(openJournalFile(join(dir, 'gone.jsonl')), null);
+  assert.equal(refusedFiles().has(join(dir, 'gone.jsonl')), false, 'a file that is not there was not refused');
+  mkdirSync(join(dir, 'a-dir.jsonl'));
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const before = open();
+  assert.equal(openJournalFile(join(dir, 'a-dir.jsonl')), null, 'no listener: still refused, no throw');
+  assert.equal(open(), before, 'the refused file\'s descriptor is closed');
+  assert.equal(refusedFiles().get(join(dir, 'a-dir.jsonl')), 'not a regular file');
+});
+
+test('rule: readAt reads the whole length asked for, also when the reused buffer is too small', () => {
+  const path = join(root, 'bytes.jsonl');
+  writeFileSync(path, 'x'.repeat(100));
+  const file = openJournalFile(path)!;
+  try {
+    assert.equal(readAt(file.fd, 0, 100, Buffer.alloc(10)).length, 100);
+    assert.equal(readAt(file.fd, 90, 100, Buffer.alloc(200)).length, 10, 'fewer at the end of the file');
+  } finally {
+    closeSync(file.fd);
+  }
+});
+
+test('rule: journalAccess names a journal that is absent, not a directory, or not readable by this reader', { skip: process.geteuid?.() !== 0 && 'needs root (chown, setuid)' }, () => {
+  assert.deepEqual(journalAccess(join(root, 'none')), { problem: 'absent', path: join(root, 'none') });
+  writeFileSync(join(root, 'plain'), '');
+  assert.deepEqual(journalAccess(join(root, 'plain')), { problem: 'not-a-directory', path: join(root, 'plain') });
+  const ok = join(root, 'readable');
+  mkdirSync(ok);
+  writeFileSync(join(ok, 'journal.jsonl'), '');
+  assert.equal(journalAccess(ok), null);
+  // As nobody: a root-only directory, a root-only file in an open one, a directory under a closed parent.
+  chmodSync(root, 0o755);
+  const closedDir = join(root, 'closed-dir');
+  mkdirSync(closedDir, { mode: 0o700 });
+  const closedFile = join(root, 'closed-file');
+  mkdirSync(closedFile, { mode: 0o755 });
+  writeFileSync(join(closedFile, 'journal.jsonl'), '', { mode: 0o600 });
+  const own = join(root, 'own');
+  mkdirSync(own, { mode: 0o755 });
+  writeFileSync(join(own, 'journal.jsonl'), '{}\n', { mode: 0o600 });
+  chownSync(join(own, 'journal.jsonl'), 65534, 65534);
+  writeFileSync(join(own, 'journal-0000000000000000001-1.jsonl'), '{}\n', { mode: 0o644 });
+  chownSync(join(own, 'journal-0000000000000000001-1.jsonl'), 65533, 65533);
+  writeFileSync(join(own, 'journal-0000000000000000002-1.jsonl'), '{}\n', { mode: 0o644 }); // root's, readable
+  const module = new URL('../../src/journal/files.ts', import.meta.url).pathname;
+  const script = `
+    import { journalAccess, openJournalFile } from ${JSON.stringify(module)};
+    process.setgid(65534); process.setuid(65534);
+    const probe = (p) => JSON.stringify(journalAccess(p));
+    process.stdout.write(JSON.stringify({
+      closedDir: probe(${JSON.stringify(closedDir)}),
+      closedFile: probe(${JSON.stringify(closedFile)}),
+      under: probe(${JSON.stringify(join(closedDir, 'inner'))}),
+      ownFile: openJournalFile(${JSON.stringify(join(own, 'journal.jsonl'))}) !== null,
+      thirdFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000001-1.jsonl'))}) !== null,
+      rootFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000002-1.jsonl'))}) !== null,
+    }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(JSON.parse(child.stdout), {
+    closedDir: JSON.stringify({ problem: 'denied', path: closedDir }),
+    closedFile: JSON.stringify({ problem: 'denied', path: join(closedFile, 'journal.jsonl') }),
+    under: JSON.stringify({ problem: 'denied', path: join(closedDir, 'inner') }),
+    ownFile: true,
+    thirdFile: false,
+    rootFile: true,
+  }, 'a reader that is not root: denied names the directory or file; its own files and root\'s are read, a third user\'s are not');
 });

@@ -14,7 +14,7 @@ import { renderInvocation } from '../../src/cli/show.ts';
 import { invocationJson, invocationLine } from '../../src/cli/tail.ts';
 import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { readJournal } from '../../src/journal/reader.ts';
-import { NestedTracer } from '../../src/plugin/nested.ts';
+import { NestedTracer, parseBegin, parseEnd } from '../../src/plugin/nested.ts';
 import { ensureShim } from '../../scripts/build-shim.ts';
 import { installFixtures } from '../support/fixtures.ts';
 import { callPlugin, cniEnv } from '../support/run-plugin.ts';
@@ -246,4 +246,34 @@ test('the views: tail --json gives each step its parent and depth; show and tail
   assert.match(tabs, /called by fx-caller \(nested call, depth 1\)/);
   assert.match(tabs, /CNI_COMMAND=ADD/, 'the nested call\'s env');
   cleanup();
+});
+
+// Rules of the spool formats and the tracer's lifetime that Stryker's survivors showed untested (issue 22).
+
+test('rule: a spooled begin is read only with its exact header; env entries without a name are dropped; an empty path is none', () => {
+  const body = (env: string): Buffer => Buffer.concat([Buffer.from(`v1 123 6 0 ${Buffer.byteLength(env)} 2\n`), Buffer.from('bridge'), Buffer.from(env), Buffer.from('{}')]);
+  const env = 'A=1\0=skip\0noeq\0B=x=y';
+  assert.deepEqual(parseBegin(body(env)), { startNs: 123n, plugin: 'bridge', path: null, env: { A: '1', B: 'x=y' }, stdin: Buffer.from('{}') });
+  assert.deepEqual(parseBegin(body('A=1\0'))?.env, { A: '1' }, 'a trailing NUL ends the last entry');
+  for (const header of ['xv1 123 6 0 0 2\n', 'v1 123 6 0 0 2 7\n', 'v1 123 6 0 0 2', '\nv1 123 6 0 0 2\n']) {
+    assert.equal(parseBegin(Buffer.from(header)), null, JSON.stringify(header));
+  }
+  assert.deepEqual(parseEnd('exit 3 500 10 20\n'), { exitCode: 3, signal: null, endNs: 500n, stdoutBytes: 10, stderrBytes: 20 });
+  assert.deepEqual(parseEnd('signal 9 500 0 0'), { exitCode: null, signal: 9, endNs: 500n, stdoutBytes: 0, stderrBytes: 0 });
+  for (const text of ['xexit 3 500 10 20', 'exit 3 500 10 20 junk', 'exit 3 500 10 20\n\n', 'exit 3 500 10']) assert.equal(parseEnd(text), null, JSON.stringify(text));
+});
+
+test('rule: a tracer refuses a malformed invocation id, and dispose removes its directory and closes its descriptors, once', () => {
+  const runDir = join(root, 'rule-run');
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  assert.match(String(NestedTracer.create(runDir, `x${'a'.repeat(16)}`, '/bin', ['/bin'])), /invalid invocation id/);
+  assert.match(String(NestedTracer.create(runDir, `${'a'.repeat(16)}x`, '/bin', ['/bin'])), /invalid invocation id/);
+  const before = fds();
+  const t = NestedTracer.create(runDir, 'b'.repeat(16), '/bin', ['/bin']);
+  assert.ok(t instanceof NestedTracer, String(t));
+  assert.ok(existsSync(join(runDir, 'b'.repeat(16))));
+  t.dispose();
+  t.dispose();
+  assert.equal(existsSync(join(runDir, 'b'.repeat(16))), false, 'the invocation\'s directory is gone');
+  assert.equal(fds(), before, 'no descriptor left open');
 });

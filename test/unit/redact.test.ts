@@ -220,3 +220,105 @@ for (const depth of [2_000, 10_000]) {
     });
   }
 }
+
+/*
+ * Rules pinned one by one (issue 22: each row is a rule a Stryker survivor showed untested).
+ * Keys here are chosen so that only the rule named decides: no other list catches them.
+ */
+const RULE_ROWS: ReadonlyArray<readonly [string, boolean, string]> = [
+  ['tokensValue', true, 'the word "tokens" decides wherever it stands'], ['credValue', true, 'the word "cred"'],
+  ['authnValue', true, 'the word "authn"'], ['sessionidValue', true, 'the word "sessionid"'],
+  ['bgpKey', true, 'key as the last word, whatever kind of key'], ['sessionIdValue', true, 'session then id, wherever they stand'],
+  ['tlskeys', true, 'a known kind of key run together with "keys"'], ['etcdtlskey', true, 'the kind ends the run before "key"'],
+  ['tokenFiles', false, 'last word files: where a credential is'], ['tokenPaths', false, 'last word paths'],
+  ['tokenDirectory', false, 'last word directory'], ['tokenFilename', false, 'last word filename'], ['tokenFilepath', false, 'last word filepath'],
+];
+
+test('rule: each credential word, last word, path word and key kind decides on its own (one row per word)', () => {
+  const wrong = RULE_ROWS.filter(([key, want]) => isCredential(key) !== want).map(([key, want, why]) => `${key}: want ${want} (${why})`);
+  assert.deepEqual(wrong, [], 'every row must be decided by its rule');
+});
+
+test('rule: a key splits into words at every non-letter, and no empty word comes of a run of them', () => {
+  assert.deepEqual(keyWords('basic__auth'), ['basic', 'auth'], 'two separators in a row');
+  assert.deepEqual(keyWords('a{b|c~dé'), ['a', 'b', 'c', 'd'], 'characters past "z" are not letters');
+});
+
+test('rule: an empty or punctuation-only entry in the redact list adds nothing (it would match every key)', () => {
+  const m = credentialKeyMatcher(['', '--', 'community']);
+  assert.equal(m('podName'), false, 'an empty fragment must not make every key a credential');
+  assert.equal(m('readCommunity'), true);
+});
+
+test('rule: the placeholder for a value too deep says so', () => {
+  assert.equal(TOO_DEEP, '[cni-trace: nested deeper than 100 levels, not journaled]');
+});
+
+test('rule: a header or flag string whose name is a credential loses its whole value; free text loses only the value', () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    ['Authorization: Bearer abc def', `Authorization: ${REDACTED}`],
+    ['Authorization:Bearer abc def', `Authorization:${REDACTED}`],
+    ['  X-Auth-Token: abc def', `  X-Auth-Token: ${REDACTED}`],
+    ['--password=abc def', `--password=${REDACTED}`],
+    ['x password=hunter2 rest', `x password=${REDACTED} rest`],
+    ['password : hunter2', `password : ${REDACTED}`],
+    ['"password": "hunter2"', `"password": "${REDACTED}"`],
+    ["'password'='hunter2'", `'password'=${REDACTED}`],
+    ['password0=a', `password0=${REDACTED}`], ['password9=b', `password9=${REDACTED}`], ['password2=c', `password2=${REDACTED}`],
+    ['auth://host/path', 'auth://host/path'],
+    ['https://:pw@h/x', `https://:${REDACTED}@h/x`],
+  ];
+  for (const [value, want] of cases) {
+    assert.deepEqual(redactJson({ v: value }, isCredential), { v: want }, `the string ${JSON.stringify(value)}`);
+  }
+  assert.equal(redactText('see Bearer abc123', isCredential), `see Bearer ${REDACTED}`, 'an auth scheme keeps its name, loses its credentials');
+});
+
+test('rule: {name|key|header, value} pairs are found in either capitalisation', () => {
+  const pairs: Json[] = [{ header: 'X-Auth-Token', value: 'a' }, { Name: 'password', Value: 'b' }, { Key: 'password', Value: 'c' }, { Header: 'Cookie', value: 'd' }];
+  // ("Key" is itself a credential-named key: its own value goes too.)
+  const want = [{ header: 'X-Auth-Token', value: REDACTED }, { Name: 'password', Value: REDACTED }, { Key: REDACTED, Value: REDACTED }, { Header: 'Cookie', value: REDACTED }];
+  assert.deepEqual(redactJson(pairs, isCredential), want, 'each pair value is redacted');
+});
+
+test('rule: only a two-element array is a [name, value] pair', () => {
+  assert.deepEqual(redactJson([['password', 'x', 'y']], isCredential), [['password', 'x', 'y']], 'three elements are a list, not a pair');
+});
+
+test('rule: a __proto__ key keeps its place among the keys', () => {
+  const input = JSON.parse('{"__proto__":{"password":"p"},"a":1}') as Json;
+  assert.equal(JSON.stringify(redactJson(input, isCredential)), `{"__proto__":{"password":"${REDACTED}"},"a":1}`);
+});
+
+test('rule: a whole JSON stream is redacted as a config whenever anything in it changed, and only then rewritten', () => {
+  const pair = '{"headers": [{"name": "Authorization", "value": "abc"}]}';
+  const want = `{"headers":[{"name":"Authorization","value":"${REDACTED}"}]}`;
+  assert.equal(redactStreamText(pair, true, isCredential), want, 'a pair only the JSON rule finds');
+  assert.equal(redactStreamText(`  ${pair}`, true, isCredential), want, 'leading blanks before the JSON');
+  assert.equal(redactStreamText(`[${pair}]`, true, isCredential), `[${want}]`, 'an array at the top');
+  assert.equal(redactStreamText('{"a": "https://u:pw@h/x"}', true, isCredential), `{"a":"https://u:${REDACTED}@h/x"}`, 'a changed string');
+  assert.equal(redactStreamText('[ ["password", "x"] ]', true, isCredential), `[["password","${REDACTED}"]]`, 'a [name, value] pair');
+  let deep: Json = 1;
+  for (let i = 0; i < 101; i++) deep = [deep];
+  assert.ok(redactStreamText(JSON.stringify(deep), true, isCredential).includes(TOO_DEEP), 'a value too deep is replaced');
+  assert.equal(redactStreamText('{not json; password=hunter2', true, isCredential), `{not json; password=${REDACTED}`, 'not JSON: as text');
+});
+
+test('rule: in free text a credential\'s whole value goes: quoted with its spaces, a scheme\'s token after any spaces, all of a token\'s characters', () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    ['Authorization: Bearer  abc def', `Authorization: ${REDACTED} def`],
+    ['token: Bearer abc.def-ghi x', `token: ${REDACTED} x`],
+    ['password="abc def" x', `password="${REDACTED}" x`],
+    ["password='abc def' x", `password=${REDACTED} x`],
+    ['see Bearer  ab1', `see Bearer ${REDACTED}`],
+    ['Bearer a1b2c3 tail', `Bearer ${REDACTED} tail`],
+    ['x Basic Zm9v', `x Basic ${REDACTED}`],
+  ];
+  for (const [text, want] of cases) assert.equal(redactText(text, isCredential), want, `the text ${JSON.stringify(text)}`);
+  assert.deepEqual(redactJson({ v: 'password="abc def" x' }, isCredential), { v: `password=${REDACTED}` }, 'a string value: all of it after the name');
+});
+
+test('rule: every credential query parameter of a URL goes, wherever it stands, and a malformed escape in a name is kept as it is', () => {
+  assert.equal(redactCniArgs('X=http://h/?a=1&token=abc;Y=2', isCredential), `X=http://h/?a=1&token=${REDACTED};Y=2`, 'after another parameter');
+  assert.equal(redactCniArgs('X=http://h/?%E0%A4%A=1', isCredential), 'X=http://h/?%E0%A4%A=1', 'not decodable: judged as written, no throw');
+});

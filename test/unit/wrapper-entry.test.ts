@@ -166,3 +166,29 @@ for (const key of ['journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes'])
     assert.equal(parsed(entry({ [key]: 1 }))[key as 'journalMaxFiles'], 1);
   });
 }
+
+test('rule: an unknown key names the wrapper key it is closest to, and only when one is close', () => {
+  assert.equal(
+    parseError(entry({ jounralDir: '/var/log/x' })).msg,
+    'invalid cni-trace config: jounralDir: unknown key (did you mean "journalDir"?) (see the README, "Configuration")',
+    'a typo of journalDir must suggest journalDir',
+  );
+  assert.equal(
+    parseError(entry({ bandwidthLimitEgress: 5 })).msg,
+    'invalid cni-trace config: bandwidthLimitEgress: unknown key (see the README, "Configuration")',
+    'a key close to no wrapper key must get no suggestion',
+  );
+});
+
+test('rule: each refusal says what the field must be, not only which field', () => {
+  const cases: [JsonObject, string][] = [
+    [entry({ delegates: [] }), 'delegates: must be a non-empty array of plugin objects'],
+    [entry({ delegates: 'bridge' }), 'delegates: must be a non-empty array of plugin objects'],
+    [entry({ redact: ['ok', ''] }), 'redact: must be an array of non-empty key-name fragments'],
+    [entry({ delegates: [{ type: '' }] }), 'delegates[0].type: missing or not a string'],
+    [entry({ delegates: [{ type: 5 }] }), 'delegates[0].type: missing or not a string'],
+  ];
+  for (const [conf, want] of cases) {
+    assert.equal(parseError(conf).msg, `invalid cni-trace config: ${want}`, `the message for ${JSON.stringify(conf)} must say what is expected`);
+  }
+});

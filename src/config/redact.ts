@@ -154,7 +154,9 @@ function safeDecode(s: string): string {
  * flag) whose name is a credential loses all of its value; otherwise as free text.
  */
 function redactString(s: string, isCredential: (key: string) => boolean): string {
-  if (!s.includes('://') && !credentialBeforeSeparator(s, isCredential)) return s; // most strings: no regex at all
+  // Most strings: no regex at all. A bare "Bearer <token>" has neither a URL nor a name before
+  // it, so the auth schemes are looked for too.
+  if (!s.includes('://') && !hasAuthScheme(s) && !credentialBeforeSeparator(s, isCredential)) return s;
   const pair = /^(\s*-{0,2}([A-Za-z][\w.-]*)\s*[:=]\s*)\S/.exec(s);
   if (pair && !s.startsWith(`${pair[2]}://`) && isCredential(pair[2]!)) return `${pair[1]}${REDACTED}`;
   return redactText(s, isCredential);
@@ -170,8 +172,13 @@ export function redactText(s: string, isCredential: (key: string) => boolean): s
     out = out.replace(TEXT_PAIR, (all, q: string, name: string, sep: string, value: string) =>
       value.startsWith('//') || value.startsWith('[REDACTED') || !isCredential(name) ? all : `${q}${name}${q}${sep}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
   }
-  if (out.includes('Bearer') || out.includes('Basic') || out.includes('Digest')) out = out.replace(AUTH_SCHEME, `$1 ${REDACTED}`);
+  if (hasAuthScheme(out)) out = out.replace(AUTH_SCHEME, `$1 ${REDACTED}`);
   return out;
+}
+
+/** The cheap test before AUTH_SCHEME's regex. */
+function hasAuthScheme(s: string): boolean {
+  return s.includes('Bearer') || s.includes('Basic') || s.includes('Digest');
 }
 
 const isNameChar = (c: string | undefined): boolean => c !== undefined && (isLower(c) || isUpper(c) || (c >= '0' && c <= '9') || c === '_' || c === '.' || c === '-');

@@ -322,3 +322,9 @@ test('rule: every credential query parameter of a URL goes, wherever it stands, 
   assert.equal(redactCniArgs('X=http://h/?a=1&token=abc;Y=2', isCredential), `X=http://h/?a=1&token=${REDACTED};Y=2`, 'after another parameter');
   assert.equal(redactCniArgs('X=http://h/?%E0%A4%A=1', isCredential), 'X=http://h/?%E0%A4%A=1', 'not decodable: judged as written, no throw');
 });
+
+test('rule: a bare auth-scheme credential in any config string is redacted, whatever its key', () => {
+  const isCred = credentialKeyMatcher();
+  const conf = { note: 'Bearer abc123', cmd: ['curl', '-H', 'Basic dXNlcjpwYXNz'], plain: 'Bearer of news', words: 'Digest mode' };
+  assert.deepEqual(redactJson(conf, isCred), { note: 'Bearer [REDACTED]', cmd: ['curl', '-H', 'Basic [REDACTED]'], plain: 'Bearer of news', words: 'Digest mode' });
+});

@@ -170,12 +170,12 @@ for (const key of ['journalMaxFileBytes', 'journalMaxFiles', 'captureMaxBytes'])
 test('rule: an unknown key names the wrapper key it is closest to, and only when one is close', () => {
   assert.equal(
     parseError(entry({ jounralDir: '/var/log/x' })).msg,
-    'invalid cni-trace config: jounralDir: unknown key (did you mean "journalDir"?) (see the README, "Configuration")',
+    'invalid cni-trace config: jounralDir: unknown key (did you mean "journalDir"?) (see docs/configuration.md)',
     'a typo of journalDir must suggest journalDir',
   );
   assert.equal(
     parseError(entry({ bandwidthLimitEgress: 5 })).msg,
-    'invalid cni-trace config: bandwidthLimitEgress: unknown key (see the README, "Configuration")',
+    'invalid cni-trace config: bandwidthLimitEgress: unknown key (see docs/configuration.md)',
     'a key close to no wrapper key must get no suggestion',
   );
 });

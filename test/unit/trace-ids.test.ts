@@ -94,12 +94,16 @@ test('newTraceId and newSpanId are 32 and 16 lowercase hex digits and differ bet
   assert.equal(spans.size, 100);
 });
 
-test('epochNs is within 50 ms of Date.now()', () => {
+// The rule is "epoch nanoseconds, the wall clock's": any unit or origin error is off by far more
+// than seconds. The bound is not tighter because the anchor is taken once and then advanced by the
+// monotonic clock, so a wall clock slewed or stepped since (a just-booted VM syncing its time: 61 ms
+// seen under load) moves away from it by design.
+test('epochNs is within 5 s of Date.now()', () => {
   for (let i = 0; i < 5; i++) {
     const ns = epochNs();
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const diff = ns > nowNs ? ns - nowNs : nowNs - ns;
-    assert.ok(diff < 50_000_000n, `epochNs ${ns} is ${diff} ns away from Date.now()`);
+    assert.ok(diff < 5_000_000_000n, `epochNs ${ns} is ${diff} ns away from Date.now()`);
   }
 });
 

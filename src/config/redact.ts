@@ -118,8 +118,11 @@ export function credentialKeyMatcher(extra: readonly string[] = []): (key: strin
 
 const URL_AUTHORITY = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>@]*)@/gi;
 const URL_PARAM = /([?&;])([^=&#\s"'<>;]+)=([^&#\s"'<>;]*)/g;
-/** `name: value` or `name=value` in free text, the name optionally quoted (JSON, headers, logs). */
-const TEXT_PAIR = /(["']?)([A-Za-z][\w.-]*)\1(\s*[:=]\s*)((?:Bearer|Basic|Digest)\s+[^\s"',;]+|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'|[^\s,;&}\]"']+)/g;
+/**
+ * What follows a credential name in free text (`name: value`, `name=value`): the separator, then
+ * an auth scheme's credentials, a quoted string (closed or not), or a run up to a delimiter.
+ */
+const PAIR_VALUE = /\s*[:=]\s*((?:Bearer|Basic|Digest)\s+[^\s"',;]+|"(?:[^"\\\n]|\\.)*"?|'[^'\n]*'|[^\s,;&}\]"']+)/y;
 /** An auth scheme's credentials on their own; the token must look like one (a digit, a sign or mixed case), not a word. */
 const AUTH_SCHEME = /\b(Bearer|Basic|Digest) +([A-Za-z0-9._~+/=-]*[0-9._~+/=A-Z-][A-Za-z0-9._~+/=-]*)/g;
 
@@ -167,13 +170,50 @@ function redactString(s: string, isCredential: (key: string) => boolean): string
  * scheme's credentials, and `name: value` / `name=value` pairs with a credential name.
  */
 export function redactText(s: string, isCredential: (key: string) => boolean): string {
-  let out = redactUrls(s, isCredential);
-  if (credentialBeforeSeparator(out, isCredential)) {
-    out = out.replace(TEXT_PAIR, (all, q: string, name: string, sep: string, value: string) =>
-      value.startsWith('//') || value.startsWith('[REDACTED') || !isCredential(name) ? all : `${q}${name}${q}${sep}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}`);
-  }
+  let out = redactPairs(redactUrls(s, isCredential), isCredential);
   if (hasAuthScheme(out)) out = out.replace(AUTH_SCHEME, `$1 ${REDACTED}`);
   return out;
+}
+
+/**
+ * Each `name: value` / `name=value` whose name is a credential loses its value. Every separator
+ * is looked at, also inside another pair's value (`failed: password=x`, `user=bob:token=y`), in
+ * one pass: a name ends at its separator and starts after the previous one, so the text is walked
+ * a bounded number of times whatever it holds.
+ */
+function redactPairs(s: string, isCredential: (key: string) => boolean): string {
+  let out = '';
+  let from = 0;
+  for (let i = s.indexOf(':') < 0 ? s.indexOf('=') : 0; i >= 0 && i < s.length; i++) {
+    if (s[i] !== ':' && s[i] !== '=') continue;
+    const name = nameBefore(s, i, from);
+    if (!name || !isCredential(s.slice(name.start, name.end))) continue;
+    PAIR_VALUE.lastIndex = name.end + name.quote.length;
+    const value = PAIR_VALUE.exec(s)?.[1];
+    if (value === undefined || value.startsWith('//') || value.startsWith('[REDACTED')) continue;
+    const valueEnd = PAIR_VALUE.lastIndex;
+    out += s.slice(from, valueEnd - value.length) + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
+    from = valueEnd;
+    i = valueEnd - 1;
+  }
+  return from === 0 ? s : out + s.slice(from);
+}
+
+/**
+ * The name standing before the separator at `at`, not reaching back before `floor`: letters,
+ * digits, `_`, `.`, `-`, starting with a letter, optionally quoted (a closing quote alone counts
+ * too: an excerpt cut before the opening one), whitespace allowed before the separator.
+ */
+function nameBefore(s: string, at: number, floor: number): { start: number; end: number; quote: string } | null {
+  let end = at;
+  while (end > floor && /\s/.test(s[end - 1]!)) end--;
+  const quote = end > floor && (s[end - 1] === '"' || s[end - 1] === "'") ? s[end - 1]! : '';
+  end -= quote.length;
+  let start = end;
+  while (start > floor && isNameChar(s[start - 1])) start--;
+  while (start < end && !isLower(s[start]) && !isUpper(s[start])) start++;
+  if (start === end) return null;
+  return { start, end, quote };
 }
 
 /** The cheap test before AUTH_SCHEME's regex. */
@@ -183,16 +223,12 @@ function hasAuthScheme(s: string): boolean {
 
 const isNameChar = (c: string | undefined): boolean => c !== undefined && (isLower(c) || isUpper(c) || (c >= '0' && c <= '9') || c === '_' || c === '.' || c === '-');
 
-/** Does a credential name (optionally quoted) stand before some ':' or '=' in `s`? A scan that spares the pair regexes their work. */
+/** Does a credential name stand before some ':' or '=' in `s`? Spares most strings the pair rules. */
 function credentialBeforeSeparator(s: string, isCredential: (key: string) => boolean): boolean {
   for (let i = s.indexOf(':') < 0 ? s.indexOf('=') : 0; i >= 0 && i < s.length; i++) {
     if (s[i] !== ':' && s[i] !== '=') continue;
-    let end = i;
-    while (end > 0 && s[end - 1] === ' ') end--;
-    if (s[end - 1] === '"' || s[end - 1] === "'") end--;
-    let start = end;
-    while (start > 0 && isNameChar(s[start - 1])) start--;
-    if (start < end && isCredential(s.slice(start, end))) return true;
+    const name = nameBefore(s, i, 0);
+    if (name && isCredential(s.slice(name.start, name.end))) return true;
   }
   return false;
 }

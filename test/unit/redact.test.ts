@@ -328,3 +328,22 @@ test('rule: a bare auth-scheme credential in any config string is redacted, what
   const conf = { note: 'Bearer abc123', cmd: ['curl', '-H', 'Basic dXNlcjpwYXNz'], plain: 'Bearer of news', words: 'Digest mode' };
   assert.deepEqual(redactJson(conf, isCred), { note: 'Bearer [REDACTED]', cmd: ['curl', '-H', 'Basic [REDACTED]'], plain: 'Bearer of news', words: 'Digest mode' });
 });
+
+test('rule: in free text a credential pair inside another pair\'s value is found too (a message\'s "failed: password=x"), in one pass over any text', () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    ['failed: password=hunter2', `failed: password=${REDACTED}`],
+    ['error: token=abc123 retrying', `error: token=${REDACTED} retrying`],
+    ['user=bob:token=y', `user=bob:token=${REDACTED}`],
+    ['a: b: c: secret: s3 d', `a: b: c: secret: ${REDACTED} d`],
+    ['msg="a password: pw1 ok"', `msg="a password: ${REDACTED} ok"`],
+    ['password": "x y"', `password": "${REDACTED}"`],
+    ['url: http://h/p and x=1', 'url: http://h/p and x=1'],
+    ['password: user:pass rest', `password: ${REDACTED} rest`],
+    ['1password=x', `1password=${REDACTED}`],
+  ];
+  for (const [text, want] of cases) assert.equal(redactText(text, isCredential), want, `the text ${JSON.stringify(text)}`);
+  // A long run of separators with the credential at its end: found, and no regex rescans the run
+  // once per separator (a run like this in stderr must not stall the call).
+  const run = `${'a:'.repeat(200_000)}token=zz`;
+  assert.equal(redactText(run, isCredential), `${'a:'.repeat(200_000)}token=${REDACTED}`);
+});

@@ -84,12 +84,12 @@ const errorDoc = (code: number, msg: string): string => JSON.stringify({ cniVers
 /** The error document the wrapper itself prints. */
 const errorOut = (code: number, msg: string): string => JSON.stringify({ cniVersion: '1.1.0', code, msg });
 
-test('rule: ADD runs the delegates in order, each getting the one before\'s result (with the config\'s cniVersion when it has none) as prevResult; the runtime gets the last result byte for byte', async () => {
+test('rule: ADD runs the delegates in order, each getting the one before\'s result (with the config\'s cniVersion when it has none or an empty one) as prevResult; the runtime gets the last result byte for byte', async () => {
   const last = Buffer.from('{ "cniVersion": "1.0.0",  "ips": [] }');
-  const f = fake((p) => ok(p === 'fx-a' ? '{"ips":[1]}' : p === 'fx-b' ? '{"cniVersion":"","ips":[2]}' : last));
+  const f = fake((p) => ok(p === 'fx-a' ? '{"cniVersion":"1.0.0","ips":[1]}' : p === 'fx-b' ? '{"cniVersion":"","ips":[2]}' : last));
   const { out, records } = await run('ADD', entry({ delegates: [A, B, C] }), f);
   assert.deepEqual(f.names(), ['fx-a', 'fx-b', 'fx-c']);
-  assert.deepEqual(f.stdins().map((s) => s.prevResult), [undefined, { ips: [1], cniVersion: '1.1.0' }, { ips: [2], cniVersion: '1.1.0' }]);
+  assert.deepEqual(f.stdins().map((s) => s.prevResult), [undefined, { cniVersion: '1.0.0', ips: [1] }, { ips: [2], cniVersion: '1.1.0' }], 'a result\'s own version is kept');
   assert.deepEqual(out, { stdout: last, exitCode: 0 });
   assert.deepEqual(records.map((r) => `${String(r.rec)} ${String(r.plugin)} ${String(r.status ?? '')}`), ['step.begin fx-a ', 'step.end fx-a ok', 'step.begin fx-b ', 'step.end fx-b ok', 'step.begin fx-c ', 'step.end fx-c ok']);
   assert.deepEqual(records.filter((r) => r.rec === 'step.begin').map((r) => [r.index, r.path]), [[0, join(bin, 'fx-a')], [1, join(bin, 'fx-b')], [2, join(bin, 'fx-c')]]);

@@ -5,7 +5,7 @@
  * tracing, the reaper).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -77,7 +77,11 @@ test('rule: the env is checked before the config, the config before its version,
   assert.deepEqual((await call({ name: 5 })).stdout, decode('name must be a string'));
   assert.deepEqual((await call({ name: 'n', cniVersion: 1 })).stdout, doc(LATEST_VERSION, 6, 'decoding version from network config: cniVersion must be a string'));
   assert.equal(JSON.parse((await call({ cniVersion: '1.0.0', name: 'bad name' })).stdout[0]!).code, 7, 'an invalid network name');
-  assert.equal(JSON.parse((await call({ cniVersion: '1.0.0' })).stdout[0]!).code, 7, 'a missing network name');
+  assert.deepEqual((await call({ cniVersion: '1.0.0' })).stdout, doc(LATEST_VERSION, 7, 'missing network name'));
+  assert.deepEqual((await call('{"name":')).stdout, decode('unexpected end of JSON input at line 1, column 9'));
+  assert.deepEqual((await call(`${'['.repeat(10_001)}${']'.repeat(10_001)}`)).stdout, decode('invalid character \'[\' exceeded max depth'));
+  // No cniVersion is libcni's 0.1.0, which this plugin does not speak.
+  assert.deepEqual((await call({ name: 'n' })).stdout, doc(LATEST_VERSION, 1, 'incompatible CNI versions', `config is "0.1.0", plugin supports [${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(' ')}]`));
   assert.deepEqual((await call({ cniVersion: '9.9.9', name: 'n' })).stdout, doc('9.9.9', 1, 'incompatible CNI versions', `config is "9.9.9", plugin supports [${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(' ')}]`));
   const r = await call({ cniVersion: '1.0.0', name: 'n', type: 'cni-trace' });
   assert.deepEqual(r.stdout, doc('1.0.0', 7, 'invalid cni-trace config: delegates: missing: the wrapper needs at least one delegate plugin'));
@@ -101,6 +105,7 @@ test('rule: a refusal is journaled (begin and end, no steps) where the config sa
   const r = await call(conf, { ...ENV, CNI_IFNAME: undefined, CNI_COMMAND: 'DEL', CNI_ARGS: 'K8S_POD_NAME=p' }, { pid: 4321 });
   assert.equal(r.code, 1);
   const [begin, end] = records(dir);
+  assert.deepEqual([begin!.containerId, begin!.netns], ['ctr1', '/var/run/netns/x'], 'the env as it came');
   assert.deepEqual([begin!.rec, begin!.command, begin!.ifname, begin!.network, begin!.cniVersion, begin!.delegates, begin!.pid], ['invocation.begin', 'DEL', '', 'net', '0.4.0', ['bridge', '', '5'], 4321]);
   assert.equal((begin!.stdin as Record<string, unknown>).mykey, '[REDACTED]');
   assert.deepEqual(begin!.pod, { name: 'p' });
@@ -119,13 +124,17 @@ test('rule: a refusal is journaled (begin and end, no steps) where the config sa
     process.chdir(cwd);
   }
   const listed = readdirSync(root).length;
-  await call('not json', { ...ENV, CNI_IFNAME: undefined });
-  await call({ journalDir: join(root, 'never'), cniVersion: 1 });
+  for (const [stdin, env] of [['not json', { ...ENV, CNI_IFNAME: undefined }], [{ journalDir: join(root, 'never'), cniVersion: 1 }, ENV], [entry('relative', { cniVersion: '9.9.9' }), ENV]] as const) {
+    const refused = await call(stdin, env);
+    assert.deepEqual([refused.code, refused.stdout.length, refused.stderr], [1, 1, ''], 'refused quietly: one document, nothing on stderr');
+  }
   assert.equal(readdirSync(root).length, listed, 'nothing journaled without a readable config');
   // Without delegates or a redact list, the begin still says what it can.
   const plain = journalDir();
   await call({ cniVersion: '9.9.9', name: 'net', journalDir: plain, password: 'pw' });
-  const [b2] = records(plain);
+  await call({ cniVersion: '9.9.9', name: 'net', journalDir: plain }, { CNI_COMMAND: 'ADD' });
+  const [b2, , b3] = records(plain);
+  assert.deepEqual([b3!.command, b3!.containerId, b3!.netns, b3!.ifname], ['ADD', '', '', ''], 'what the runtime did not set is empty');
   assert.deepEqual([b2!.delegates, (b2!.stdin as Record<string, unknown>).password, b2!.pid], [[], '[REDACTED]', process.pid]);
 });
 
@@ -133,11 +142,17 @@ test('rule: a call runs its chain traced: the answer once, the journal\'s begin 
   const dir = journalDir();
   const events: string[] = [];
   const guard = (): DelegateGuard => ({ removeOnDeath: (p: string) => events.push(`remove ${p}`), release: () => events.push('release') }) as unknown as DelegateGuard;
-  const r = await call(entry(dir), ENV, { guard, pid: 77 });
-  assert.deepEqual([r.code, r.stdout, r.stderr], [0, [RESULT], '']);
-  assert.equal(r.calls[0]!.reaper !== undefined, true);
+  mkdirSync(dir, { mode: 0o700 });
+  chmodSync(dir, 0o755);
+  const exec: PluginExec = { run: async (req) => { req.onStderr?.(Buffer.from('from the delegate\n')); return OK; } };
+  const r = await call(entry(dir), ENV, { guard, pid: 77, exec });
+  assert.equal(r.stderr, `cni-trace: journal repaired: ${dir} was mode 755; set to 700\nfrom the delegate\n`);
+  assert.deepEqual(records(dir)[0]!.delegates, ['sh']);
+  assert.deepEqual([r.code, r.stdout], [0, [RESULT]]);
   assert.deepEqual(events, ['release'], 'no nested tracing asked for: nothing to remove on death');
   assert.deepEqual(records(dir).map((x) => x.rec), ['invocation.begin', 'step.begin', 'step.end', 'invocation.end']);
+  const plain = await call(entry(journalDir()));
+  assert.deepEqual([plain.code, plain.stderr], [0, ''], 'a journal of the right mode: nothing said');
   assert.equal(records(dir)[0]!.pid, 77);
   // A journal that cannot be written: one stderr line, the call unaffected.
   const file = join(root, 'a-file');
@@ -153,6 +168,8 @@ test('rule: nested tracing is set up only when the entry asks, the exec allows a
   const runDir = join(root, 'run');
   const events: string[] = [];
   const guard = (): DelegateGuard => ({ removeOnDeath: (p: string) => events.push(`remove ${p}`), release: () => events.push('release') }) as unknown as DelegateGuard;
+  // Without a guard (unit tests with fakes), nesting still works.
+  assert.equal((await call(entry(journalDir(), { runDir }), ENV, { nestedTracing: true })).code, 0);
   const r = await call(entry(journalDir(), { runDir }), ENV, { guard, nestedTracing: true });
   assert.equal(r.code, 0);
   const cniPath = r.calls[0]!.env.CNI_PATH!;
@@ -183,6 +200,10 @@ test('rule: an internal fault gives one CNI error document (code 999, no stack) 
   assert.deepEqual(records(dir).at(-1)!.error, { code: 999, msg: 'cni-trace internal error: x is undefined' });
   const thrownString: PluginExec = { run: () => { throw 'plain'; } };
   assert.deepEqual((await call(entry(journalDir()), ENV, { exec: thrownString })).stdout, doc('1.0.0', 999, 'cni-trace internal error: plain'));
+  const thrownNothing: PluginExec = { run: () => { throw undefined; } };
+  assert.deepEqual((await call(entry(journalDir()), ENV, { exec: thrownNothing })).stdout, doc('1.0.0', 999, 'cni-trace internal error: undefined'));
+  const nothingRead = await call('', ENV, { readStdin: async () => { throw undefined; } });
+  assert.deepEqual(nothingRead.stdout, doc(LATEST_VERSION, 999, 'cni-trace internal error: undefined'));
   // Stdin that cannot be read: before any config, in the latest version.
   const unread = await call('', ENV, { readStdin: async () => { throw new Error('EIO'); } });
   assert.deepEqual([unread.code, unread.stdout], [1, doc(LATEST_VERSION, 999, 'cni-trace internal error: EIO')]);

@@ -49,14 +49,15 @@ function tmpfs(opts: string): string | null {
   return dir;
 }
 
-/** Spools one plugin call as the shim does: `<span>.begin` (v1), and `.out`/`.end` when given. */
-function spool(t: NestedTracer, span: string, start: bigint, extra: { env?: string; out?: string; end?: string } = {}): void {
+/** Spools one plugin call as the shim does: `<span>.begin` (v1), and `.out`/`.err`/`.end` when given. */
+function spool(t: NestedTracer, span: string, start: bigint, extra: { env?: string; out?: string; err?: string; end?: string } = {}): void {
   const calls = join(t.dir, 'calls');
   const env = extra.env ?? '';
   const name = 'host-local';
   const path = join(bin, name);
   writeFileSync(join(calls, `${span}.begin`), `v1 ${start} ${name.length} ${path.length} ${Buffer.byteLength(env)} 2\n${name}${path}${env}{}`);
   if (extra.out !== undefined) writeFileSync(join(calls, `${span}.out`), extra.out);
+  if (extra.err !== undefined) writeFileSync(join(calls, `${span}.err`), extra.err);
   if (extra.end !== undefined) writeFileSync(join(calls, `${span}.end`), extra.end);
 }
 
@@ -164,6 +165,9 @@ test('rule: scrub takes the shim directory out wherever it stands, first or alon
   try {
     assert.equal(t.scrub(Buffer.from(`${t.binDir}:/opt/cni/bin`)).toString(), '/opt/cni/bin');
     assert.equal(t.scrub(Buffer.from(`CNI_PATH=${t.binDir}`)).toString(), 'CNI_PATH=');
+    // Bytes that are not text pass as they were.
+    const raw = Buffer.concat([Buffer.from(`${t.binDir}:/opt/cni/bin `), Buffer.from([0xc3, 0xa9, 0xff, 0x00])]);
+    assert.deepEqual(t.scrub(raw), Buffer.concat([Buffer.from('/opt/cni/bin '), Buffer.from([0xc3, 0xa9, 0xff, 0x00])]));
     const untouched = Buffer.from('no shims here: caf\u00e9');
     assert.equal(t.scrub(untouched), untouched);
   } finally {
@@ -178,7 +182,7 @@ test('rule: collect returns the calls oldest first and removes every spool file;
     const spans = starts.map((_, i) => `${'a'.repeat(15)}${i}`);
     // The first call was made by the step, the others by the first; each env starts with an empty entry.
     const tp = (parent: string): string => `\0TRACEPARENT=00-${TRACE}-${parent}-01`;
-    starts.forEach((s, i) => spool(t, spans[i]!, s * 1000n, { env: tp(i === 0 ? STEP : spans[0]!), out: 'abc', ...(i === 0 ? {} : { end: `exit 0 ${s * 1000n + 1n} 0 0` }) }));
+    starts.forEach((s, i) => spool(t, spans[i]!, s * 1000n, { env: tp(i === 0 ? STEP : spans[0]!), out: 'abc', err: 'e', ...(i === 0 ? {} : { end: `exit 0 ${s * 1000n + 1n} 0 0` }) }));
     for (const bad of [`g${'a'.repeat(16)}`, `${'a'.repeat(16)}0`, `${'b'.repeat(16)}.x`]) writeFileSync(join(t.dir, 'calls', `${bad}.begin`), 'v1 1 0 0 0 0\n');
     writeFileSync(join(t.dir, 'calls', `${'c'.repeat(16)}.begin`), 'not a header\n');
     const calls = t.collect(STEP);
@@ -186,7 +190,7 @@ test('rule: collect returns the calls oldest first and removes every spool file;
     assert.deepEqual(calls.map((c) => c.call.startNs - calls[0]!.call.startNs), order.map((s) => (s - order[0]!) * 1000n), 'oldest first');
     assert.deepEqual(calls.map((c) => c.parentSpanId), calls.map((c) => (c.call.spanId === spans[0] ? STEP : spans[0])), 'a leading empty env entry does not hide TRACEPARENT');
     const running = calls.find((c) => c.call.spanId === spans[0])!.call;
-    assert.deepEqual([running.endNs, running.exitCode, running.signal, running.stdoutBytes, running.stderrBytes], [null, null, null, 3, 0]);
+    assert.deepEqual([running.endNs, running.exitCode, running.signal, running.stdoutBytes, running.stderrBytes], [null, null, null, 3, 1]);
     assert.deepEqual(readdirSync(join(t.dir, 'calls')).sort(), [`${'a'.repeat(16)}0.begin`, `${'b'.repeat(16)}.x.begin`, `${'c'.repeat(16)}.begin`, `g${'a'.repeat(16)}.begin`].sort(), 'the calls read are gone; what was passed over stays');
     assert.deepEqual(t.collect(STEP), [], 'collected once');
   } finally {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, closeSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { openRunDir, UnsafeDir } from '../../src/plugin/run-dir.ts';
 import { findShimBinary, type ShimBinary } from '../../src/plugin/shim-binary.ts';
@@ -142,6 +143,29 @@ test('rule: when another wrapper\'s directory got there first, it is used and ou
 });
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
+
+test('rule: a rename refused for another reason than a directory in place is reported with its own error (a mount point in the way: EBUSY)', { skip: !isRoot && 'needs root to mount' }, (t) => {
+  withRunDir((fd, dir) => {
+    const target = join(dir, 'shims-mnt');
+    let mounted = false;
+    // Another process mounts something where our build is about to be renamed to.
+    const mountOver = (): string[] => {
+      mkdirSync(target, { mode: 0o700 });
+      mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0700', 'tmpfs', target]).status === 0;
+      return [];
+    };
+    let error: NodeJS.ErrnoException | undefined;
+    try {
+      ensureShimDir(fd, dir, 'shims-mnt', mountOver, binary('id'), 'mnt');
+    } catch (e) {
+      error = e as NodeJS.ErrnoException;
+    } finally {
+      if (mounted) spawnSync('umount', ['-l', target]);
+    }
+    if (!mounted) return t.skip('cannot mount a tmpfs here');
+    assert.equal(error?.code, 'EBUSY');
+  });
+});
 
 test('rule: a shim directory in place is used only when it, and its shim, are ours and writable only by us; nothing is left open, built or not', () => {
   withRunDir((fd, dir) => {

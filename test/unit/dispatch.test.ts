@@ -141,14 +141,17 @@ test('rule: a refusal is journaled (begin and end, no steps) where the config sa
 test('rule: a call runs its chain traced: the answer once, the journal\'s begin and end around the steps, the reaper released', async () => {
   const dir = journalDir();
   const events: string[] = [];
-  const guard = (): DelegateGuard => ({ removeOnDeath: (p: string) => events.push(`remove ${p}`), release: () => events.push('release') }) as unknown as DelegateGuard;
+  let made: DelegateGuard | undefined;
+  const guard = (): DelegateGuard => (made = { removeOnDeath: (p: string) => events.push(`remove ${p}`), release: () => events.push('release') } as unknown as DelegateGuard);
   mkdirSync(dir, { mode: 0o700 });
   chmodSync(dir, 0o755);
-  const exec: PluginExec = { run: async (req) => { req.onStderr?.(Buffer.from('from the delegate\n')); return OK; } };
+  const asked: ExecRequest[] = [];
+  const exec: PluginExec = { run: async (req) => { asked.push(req); req.onStderr?.(Buffer.from('from the delegate\n')); return OK; } };
   const r = await call(entry(dir), ENV, { guard, pid: 77, exec });
   assert.equal(r.stderr, `cni-trace: journal repaired: ${dir} was mode 755; set to 700\nfrom the delegate\n`);
   assert.deepEqual(records(dir)[0]!.delegates, ['sh']);
   assert.deepEqual([r.code, r.stdout], [0, [RESULT]]);
+  assert.equal(asked[0]!.reaper, made, 'the delegates run under the call\'s guard');
   assert.deepEqual(events, ['release'], 'no nested tracing asked for: nothing to remove on death');
   assert.deepEqual(records(dir).map((x) => x.rec), ['invocation.begin', 'step.begin', 'step.end', 'invocation.end']);
   const plain = await call(entry(journalDir()));

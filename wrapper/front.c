@@ -14,7 +14,10 @@
  * Node → front: 'S' spawn (path NUL, env entries NUL-terminated, an empty entry, then stdin),
  *               'W' bytes for our stderr, 'A' the answer (exit code byte, then stdout).
  * front → Node: 'P' started (pid u32, start mono ns u64), 'F' spawn failed (errno u32),
- *               'O' / 'E' the delegate's stdout / stderr bytes, 'X' it ended (0 exited or
+ *               'O' / 'E' the delegate's stdout / stderr bytes (stderr is written to our own
+ *               stderr, the runtime's, as it is read: Node keeps it for the journal only, and
+ *               never writes while a delegate runs, so neither side blocks on the other),
+ *               'X' it ended (0 exited or
  *               1 signaled u8, code or signal u32, end mono ns u64) once both pipes are closed.
  * Each message: type byte, payload length u32 (little endian), payload.
  * If the front is killed, Node sees the socket close and kills the live delegate's group; if
@@ -201,6 +204,7 @@ static void relay(int *fd, char type) {
   ssize_t n = read(*fd, buf, sizeof buf);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (n <= 0) { close_fd(fd); return; }
+  if (type == 'E') write_all(2, buf, (size_t)n);
   send_msg(type, buf, (size_t)n);
 }
 

@@ -5,14 +5,36 @@
  * startup snapshot's main function (wrapper/snapshot.ts) — itself started by the compiled
  * front (wrapper/front.c) for a traced call, or exec'd directly.
  */
+import { readSync } from 'node:fs';
 import { processExec } from '../src/invoke/exec.ts';
 import { Front } from '../src/invoke/front.ts';
 import { OrphanReaper } from '../src/invoke/reaper.ts';
 import { runPlugin } from '../src/plugin/dispatch.ts';
 
+/**
+ * The config, read to its end. Synchronously from fd 0 (what runtimes give is a blocking pipe or
+ * file): process.stdin would load net and the streams, ~4 ms of every call's start. A
+ * non-blocking stdin (EAGAIN) is read as a stream instead.
+ */
 function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(65536);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(0, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EINTR') continue;
+        throw e;
+      }
+      if (n === 0) return Promise.resolve(Buffer.concat(chunks));
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return Promise.resolve(Buffer.concat(chunks));
+  }
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
     process.stdin.on('data', (c: Buffer) => chunks.push(c));
     process.stdin.on('end', () => resolve(Buffer.concat(chunks)));
     process.stdin.on('error', () => resolve(Buffer.concat(chunks)));

@@ -4,7 +4,6 @@
  * retried. The `PluginExec` interface is the boundary unit tests fake; everything above it
  * is real code. A step's outcome has the same shape whether the plugin succeeded or not.
  */
-import { spawn } from 'node:child_process';
 import { monotonicNs } from '../trace/clock.ts';
 import type { DelegateGuard } from './reaper.ts';
 
@@ -12,7 +11,7 @@ export interface ExecRequest {
   readonly path: string;
   readonly stdin: string;
   readonly env: Readonly<Record<string, string>>;
-  /** Called with each stderr chunk as it arrives (the wrapper forwards it to its own stderr). */
+  /** Called with each stderr chunk as it arrives (the wrapper forwards it to its own stderr); not by the front's exec, which forwards it itself. */
   readonly onStderr?: (chunk: Buffer) => void;
   /** Guards the child's process group against the wrapper being killed. */
   readonly reaper?: DelegateGuard;
@@ -56,6 +55,13 @@ const ERRNO_TEXT: Record<string, string> = {
   ELOOP: 'too many levels of symbolic links', E2BIG: 'argument list too long',
   ENOMEM: 'cannot allocate memory', EPERM: 'operation not permitted', EAGAIN: 'resource temporarily unavailable',
 };
+
+/**
+ * node:child_process, loaded on first use. With the front (the default) no delegate is spawned
+ * from Node, and loading it — it pulls in net, dgram and the streams — is ~4 ms of every call's
+ * start (docs/decisions.md 32).
+ */
+export const childProcess = (): typeof import('node:child_process') => process.getBuiltinModule('node:child_process');
 
 const TEXT_BUSY_RETRIES = 5;
 const TEXT_BUSY_WAIT_MS = 1000;
@@ -108,7 +114,7 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
     const out: Buffer[] = [];
     const err = new StderrKeeper(req.keepStderrBytes ?? STDERR_KEEP_BYTES);
     let spawnError: string | null = null;
-    const child = spawn(req.path, [], { env: req.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = childProcess().spawn(req.path, [], { env: req.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const pid = child.pid ?? null;
     if (pid !== null) req.reaper?.track(pid);
     child.on('error', (e: NodeJS.ErrnoException) => {

@@ -11,7 +11,8 @@
  * One sh per invocation costs less than a per-delegate `setpriv --pdeathsig` exec and also
  * covers grandchildren (docs/decisions.md, "kill safety").
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from './exec.ts';
 
 const WATCHDOG = [
   'live=""; dir=""',
@@ -104,7 +105,7 @@ export class OrphanReaper implements DelegateGuard {
     this.timer = null;
     this.started = true;
     try {
-      const proc = spawn('/bin/sh', ['-c', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      const proc = childProcess().spawn('/bin/sh', ['-c', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       proc.on('error', () => { this.proc = null; });
       proc.stdin?.on('error', () => { this.proc = null; });
       proc.unref();

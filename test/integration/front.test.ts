@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -96,4 +98,48 @@ test('VERSION, the usage line and the delegates\' env are the Node part\'s own; 
   assert.equal(journal.includes(FRONT_ENV), false, 'nor is it journaled');
   const begin = JSON.parse(journal.split('\n').find((l) => l.includes('"invocation.begin"'))!) as { pid: number };
   assert.equal(begin.pid, call.pid, 'the journaled pid is the front\'s: the process the runtime waits on');
+});
+
+test('rule: a delegate\'s stderr reaches the runtime as it is written, while the delegate still runs; the journal keeps it too', { timeout: 60_000 }, async () => {
+  const bin = join(sb.dir, 'bin-live');
+  installCniTrace(bin);
+  // Writes a line, then waits for the test to have seen it on the runtime's side.
+  writeFileSync(join(bin, 'fx-talk'), '#!/bin/sh\ncat >/dev/null\necho early >&2\nwhile [ ! -e "$GO_FILE" ]; do sleep 0.05; done\necho late >&2\n', { mode: 0o755 });
+  const go = join(sb.dir, 'go-live');
+  const journalDir = join(sb.dir, 'journal-live');
+  const conf = { cniVersion: '1.0.0', name: 'livenet', type: 'cni-trace', journalDir, runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-talk' }] };
+  const call = execa(join(bin, 'cni-trace'), [], { env: { ...addEnv(bin, 'live'), CNI_COMMAND: 'DEL', GO_FILE: go }, extendEnv: false, input: JSON.stringify(conf), reject: false });
+  let seen = '';
+  await new Promise<void>((resolve) => call.stderr!.on('data', (c: Buffer) => { seen += c.toString(); if (seen.includes('early')) resolve(); }));
+  assert.equal(existsSync(go), false, 'the delegate is still waiting');
+  writeFileSync(go, '');
+  const r = await call;
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(r.stderr, 'early\nlate', 'each byte once, in order');
+  const journal = readdirSync(journalDir).map((f) => readFileSync(join(journalDir, f), 'utf8')).join('');
+  const end = journal.split('\n').filter((l) => l.includes('"step.end"')).map((l) => JSON.parse(l) as { stderr?: { text: string } });
+  assert.equal(end[0]?.stderr?.text, 'early\nlate\n');
+});
+
+test('rule: a config on a non-blocking stdin (O_NONBLOCK on its file description) is read whole, also when it comes in parts', { timeout: 60_000 }, async () => {
+  const bin = join(sb.dir, 'bin-nb');
+  installCniTrace(bin);
+  installFixtures(bin, ['fx-ok']);
+  const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'nbnet', type: 'cni-trace', journalDir: join(sb.dir, 'journal-nb'), runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-ok' }] });
+  const direct = await execa(join(bin, 'cni-trace'), [], { env: addEnv(bin, 'nb-0'), extendEnv: false, input: conf, reject: false });
+  assert.equal(direct.exitCode, 0, direct.stderr);
+  // Node's spawn hands a child blocking stdio, so perl (Debian's perl-base is essential) sets the
+  // flag and execs the plugin, as a runtime with a non-blocking pipe would leave it.
+  const setNonBlocking = 'fcntl(STDIN, F_SETFL, fcntl(STDIN, F_GETFL, 0) | O_NONBLOCK) or die "fcntl: $!"; exec @ARGV or die "exec: $!"';
+  const child = spawn('perl', ['-MFcntl', '-e', setNonBlocking, join(bin, 'cni-trace')], { env: addEnv(bin, 'nb-1'), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stdin.write(conf.slice(0, 20));
+  await sleep(300); // the first part alone: a read then finds nothing more yet (EAGAIN), not the end
+  child.stdin.end(conf.slice(20));
+  const [code] = await once(child, 'close') as [number | null];
+  assert.equal(code, 0, err);
+  assert.equal(out, direct.stdout, 'the same answer as with a blocking pipe');
 });

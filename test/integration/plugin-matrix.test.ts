@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa } from 'execa';
@@ -129,7 +129,7 @@ describe('row 1: the journal fails while a call writes it', () => {
 });
 
 /** Runs the installed executable directly with a pipe reader as fast as libcni's; samples its peak RSS. */
-async function runHuge(stream: 'stdout' | 'stderr', bytes: number): Promise<{ code: number | null; stdoutSha: string; stdoutBytes: number; stderrBytes: number; peakMb: number; journal: string }> {
+async function runHuge(stream: 'stdout' | 'stderr', bytes: number): Promise<{ code: number | null; stdoutSha: string; stdoutBytes: number; stderrBytes: number; peakMb: number; nodePeakMb: number; journal: string }> {
   const journal = join(sb.dir, `journal-huge-${stream}`);
   const conf = { cniVersion: '1.0.0', name: 'hugenet', type: 'cni-trace', journalDir: journal, delegates: [{ type: 'fx-huge', fx: { mode: 'huge', stream, bytes } }] };
   const child = spawn(join(bin, 'cni-trace'), [], {
@@ -143,15 +143,28 @@ async function runHuge(stream: 'stdout' | 'stderr', bytes: number): Promise<{ co
   child.stdout.on('data', (c: Buffer) => { hash.update(c); stdoutBytes += c.length; });
   child.stderr.on('data', (c: Buffer) => { stderrBytes += c.length; });
   let peak = 0;
-  const sampler = setInterval(() => {
+  let nodePeak = 0;
+  // The front the runtime execs and the Node part it starts: neither may grow with the flood.
+  const hwm = (pid: number | string): number => {
     try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) peak = Math.max(peak, Number(m[1]) / 1024);
+      return m ? Number(m[1]) / 1024 : 0;
+    } catch { return 0; /* exited */ }
+  };
+  const sampler = setInterval(() => {
+    hwm(child.pid!);
+    try {
+      for (const t of readdirSync(`/proc/${child.pid}/task`)) {
+        for (const c of readFileSync(`/proc/${child.pid}/task/${t}/children`, 'utf8').split(' ').filter((x) => x.trim() !== '')) {
+          if (readlinkSync(`/proc/${c.trim()}/exe`).endsWith('/cni-trace-node')) nodePeak = Math.max(nodePeak, hwm(c.trim()));
+        }
+      }
     } catch { /* exited */ }
   }, 10);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearInterval(sampler);
-  return { code, stdoutSha: hash.digest('hex'), stdoutBytes, stderrBytes, peakMb: peak, journal };
+  return { code, stdoutSha: hash.digest('hex'), stdoutBytes, stderrBytes, peakMb: peak, nodePeakMb: nodePeak, journal };
 }
 
 describe('row 4: a delegate prints 100 MB', () => {
@@ -161,6 +174,8 @@ describe('row 4: a delegate prints 100 MB', () => {
     assert.equal(r.code, 0);
     assert.equal(r.stderrBytes, MB100, 'forwarded whole');
     assert.ok(r.peakMb > 0 && r.peakMb < 160, `peak RSS ${r.peakMb.toFixed(0)} MB`);
+    assert.ok(r.nodePeakMb > 0, 'the Node part was sampled too');
+    console.log(`# 100 MB on stderr: peak RSS ${r.peakMb.toFixed(0)} MB (the Node part ${r.nodePeakMb.toFixed(0)} MB)`);
     const inv = new InvocationIndex();
     for (const rec of readJournal(r.journal)) inv.add(rec);
     const step = inv.list()[0]!.steps[0]!;

@@ -6,8 +6,7 @@
  * that names the endpoint and what the collector said, and never a header's value.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +19,7 @@ import { spansFromInvocation } from '../../src/agent/spans.ts';
 import { InvocationIndex } from '../../src/journal/invocations.ts';
 import { chainRecords, INV } from '../support/records.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
+import { selfSignedCert } from '../support/tls-cert.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-exporter-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -172,12 +172,9 @@ test('rule: tlsOptions reads the PEM files given, none when none is given, and n
 });
 
 test('rule: over https the sink trusts the configured CA and keeps its connection for the next batch', async () => {
-  const dir = mkdtempSync(join(root, 'tls-'));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=cni-trace unit collector', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const { key, cert, certPath } = selfSignedCert(mkdtempSync(join(root, 'tls-')));
   let connections = 0;
-  const server = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+  const server = createTlsServer({ key, cert }, (req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
   });
@@ -185,7 +182,7 @@ test('rule: over https the sink trusts the configured CA and keeps its connectio
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
   try {
-    const trusting = otlpSink(url, {}, 5000, { ca: cert });
+    const trusting = otlpSink(url, {}, 5000, { ca: certPath });
     assert.deepEqual(await trusting.exportSpans(spans()), { ok: true });
     assert.deepEqual(await trusting.exportSpans(spans()), { ok: true });
     assert.equal(connections, 1, 'the second batch went over the first connection');

@@ -5,6 +5,9 @@
  * commands apart, their exits not errors; errors by CNI code, exit or abandonment.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { emptyResource } from '@opentelemetry/resources';
 import { resolveConfig } from '../../src/agent/config.ts';
@@ -12,6 +15,7 @@ import { agentMetrics } from '../../src/agent/metrics.ts';
 import type { Invocation, Step } from '../../src/journal/invocations.ts';
 import { OtlpReceiver } from '../support/otlp-receiver.ts';
 import { freePort } from '../support/ports.ts';
+import { selfSignedCert } from '../support/tls-cert.ts';
 
 const NOW_NS = BigInt(Date.now()) * 1_000_000n;
 
@@ -171,4 +175,23 @@ test('rule: a Prometheus port already taken is a warning, not a failure', async 
   assert.match(lines[0]!, /^warning: the Prometheus endpoint did not start: .*EADDRINUSE/);
   await m!.shutdown();
   await holder!.shutdown();
+});
+
+test('rule: metrics go over https trusting the configured CA, as the traces do', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnitrace-unit-metrics-tls-'));
+  try {
+    const { key, cert, certPath } = selfSignedCert(dir);
+    const r = new OtlpReceiver({ tls: { key, cert } });
+    await r.start();
+    try {
+      const m = agentMetrics(resolveConfig({ certificate: certPath }, { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint }), emptyResource(), () => 1, () => {});
+      m!.record(CALLS[2]!);
+      await m!.shutdown();
+      assert.ok(r.metrics.some((x) => x.name === 'cni.invocation.duration'), 'received over https');
+    } finally {
+      await r.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,7 +5,7 @@
  * what the agent reports (status.json) and logs, and what it remembers as exported.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -251,7 +251,7 @@ test('rule: a record of an ended invocation read after its end does not make it 
   const s = setup();
   call(s.writer, 0);
   s.sink.answers.push(retry('down'));
-  const agent = s.agent({ flags: { 'abandon-after': '1s' } });
+  const agent = s.agent();
   await agent.tick();
   s.writer.append(stepRecords({ spanId: 'b00000000000000b', plugin: 'late', startMs: 5, endMs: null }).map((r) => ({ ...r, invocationSpanId: id(0) }))[0] as never);
   s.clock.now += 10_000;
@@ -259,7 +259,6 @@ test('rule: a record of an ended invocation read after its end does not make it 
   assert.equal(agent.inFlight, 0);
   await agent.exportReady();
   assert.deepEqual(s.sink.roots(), [[id(0)], [id(0)]], 'sent once more, as the retry');
-  assert.equal(s.sink.batches[1]![0]!.attributes['cni.abandoned'], undefined, 'not abandoned: it ended');
 });
 
 test('rule: onReady hears of each invocation once, when it is queued, ended or abandoned; not of an end without a begin', async () => {
@@ -279,8 +278,8 @@ test('rule: onReady hears of each invocation once, when it is queued, ended or a
 
 test('rule: the status reports the lag behind the oldest unexported end, the time and the queue; status.json holds it', async () => {
   const s = setup();
-  call(s.writer, 0, 300);
-  call(s.writer, 1, 100);
+  call(s.writer, 0, 100);
+  call(s.writer, 1, 300);
   s.sink.answers.push(retry('down'));
   const agent = s.agent();
   s.clock.now = ms(1101);
@@ -292,6 +291,7 @@ test('rule: the status reports the lag behind the oldest unexported end, the tim
   assert.ok(st.pendingBytes > 0);
   const file = join(s.state, STATUS_FILE);
   assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), JSON.parse(JSON.stringify(st)));
+  assert.ok(readFileSync(file, 'utf8').endsWith('}\n'), 'a text file: it ends with a newline');
   assert.equal(statSync(file).mode & 0o777, 0o644, 'readable by doctor and agent --status');
   assert.equal(statSync(s.state).mode & 0o777, 0o700, 'the state dir is the agent\'s alone');
   s.clock.now = ms(0);
@@ -334,7 +334,7 @@ test('rule: the agent remembers the last 20000 exported invocations, each once',
   const s = setup();
   mkdirSync(s.state, { recursive: true });
   const before = Array.from({ length: 20_001 }, (_, i) => id(100_000 + i));
-  writeFileSync(join(s.state, CHECKPOINT_FILE), JSON.stringify({ version: 1, files: {}, exported: [before[1], ...before] }));
+  writeFileSync(join(s.state, CHECKPOINT_FILE), JSON.stringify({ version: 1, files: {}, exported: [...before, before[20_000]] }));
   call(s.writer, 0);
   await drain(s.agent());
   const cp = JSON.parse(readFileSync(join(s.state, CHECKPOINT_FILE), 'utf8')) as { exported: string[] };
@@ -351,4 +351,65 @@ test('rule: an invocation listed as exported in the checkpoint is not exported a
   await drain(agent);
   assert.deepEqual(s.sink.roots(), [[id(1)]]);
   assert.equal(agent.status().recordsRead, 4, 'its records are read, and passed over');
+});
+
+test('rule: after each accepted batch the checkpoint holds it, before the next batch is sent', async () => {
+  const s = setup();
+  for (let i = 0; i < 3; i++) call(s.writer, i);
+  const onDisk: string[][] = [];
+  const sink = new Sink();
+  const agent = s.agent({ flags: { batch: '1' }, sink: Object.assign(sink, {
+    exportSpans: async (spans: ReadableSpan[]) => {
+      const file = join(s.state, CHECKPOINT_FILE);
+      onDisk.push(existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { exported: string[] }).exported : []);
+      sink.batches.push(spans);
+      return { ok: true as const };
+    },
+  }) });
+  await drain(agent);
+  assert.deepEqual(onDisk, [[], [id(0)], [id(0), id(1)]], 'a kill re-sends at most the batch in flight');
+});
+
+test('rule: the checkpoint is written only when something was exported or refused', async () => {
+  const s = setup();
+  const agent = s.agent();
+  await agent.tick();
+  const file = join(s.state, CHECKPOINT_FILE);
+  assert.equal(existsSync(file), false, 'nothing exported yet: no checkpoint');
+  call(s.writer, 0);
+  await drain(agent);
+  assert.equal(existsSync(file), true);
+  rmSync(file);
+  await agent.tick();
+  await agent.tick();
+  assert.equal(existsSync(file), false, 'nothing new: not written again');
+});
+
+test('rule: an end read twice queues, tells and exports its invocation once', async () => {
+  const s = setup();
+  call(s.writer, 0);
+  s.writer.append(invocationEnd({ spanId: id(0), endNs: ns(1), durationNs: '1000000' }));
+  const heard: string[] = [];
+  const agent = s.agent({ onReady: (inv) => heard.push(inv.spanId) });
+  await drain(agent);
+  assert.deepEqual(s.sink.roots(), [[id(0)]]);
+  assert.deepEqual(heard, [id(0)]);
+  assert.equal(agent.status().invocationsExported, 1);
+});
+
+test('rule: the agent is idle only when nothing is queued and nothing is left to read', async () => {
+  const s = setup();
+  const big = 'y'.repeat(100_000);
+  for (let i = 0; i < 30; i++) {
+    s.writer.append(invocationBegin({ spanId: id(i), containerId: `ctr-${i}`, startNs: ns(i) }));
+    s.writer.append(invocationEnd({ spanId: id(i), endNs: ns(i + 1), stdout: { text: big, bytes: big.length, truncated: false } }));
+  }
+  const agent = s.agent();
+  await agent.tick();
+  assert.equal(agent.status().queued, 0, 'what one round read is exported');
+  assert.ok(agent.status().backlogBytes > 0, 'about 3 MB: more than one round reads');
+  assert.equal(agent.idle(), false);
+  await drain(agent);
+  assert.equal(agent.idle(), true);
+  assert.equal(agent.status().invocationsExported, 30);
 });

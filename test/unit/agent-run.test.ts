@@ -53,16 +53,32 @@ function sink(answers: ExportOutcome[] = []): SpanSink & { batches: ReadableSpan
 
 const never = new Promise<void>(() => {});
 
+/** The daemon's stop signal, and the way to give it. */
+function stopper(): { stopped: Promise<void>; stop: () => void } {
+  let stop = (): void => {};
+  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  return { stopped, stop };
+}
+
+/** Appends one ended invocation to the journal, as the wrapper would. */
+function appendCall(journal: string, spanId: string): void {
+  const w = new Journal({ dir: journal, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
+  w.append(invocationBegin({ spanId, containerId: `ctr-${spanId}`, startNs: ns(500) }));
+  w.append(invocationEnd({ spanId, endNs: ns(501) }));
+}
+
 test('rule: --once sends everything pending to the collector in the configured encoding, pushes the metrics, logs where from and to, and exits 0', async () => {
   const r = new OtlpReceiver();
   await r.start();
   try {
     const { journal, state } = journalWith(2);
-    const cfg = resolveConfig({ journal, 'state-dir': state, once: true }, { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+    // And one call still open (not abandoned: abandon-after is long), counted in flight.
+    new Journal({ dir: journal, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (e) => assert.fail(e) }).append(invocationBegin({ spanId: 'e0000000000000aa', containerId: 'ctr-open', startNs: ns(400) }));
+    const cfg = resolveConfig({ journal, 'state-dir': state, once: true, 'abandon-after': '100000h' }, { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
     const lines: string[] = [];
     assert.equal(await runAgent(cfg, { log: (l) => lines.push(l), stopped: never }), 0);
     assert.equal(lines[0], `following ${journal}, exporting to ${r.endpoint}/v1/traces (http/protobuf; headers: none), state in ${state}`);
-    assert.equal(lines.at(-1), `status: read ${chainRecords().length + 2} records, exported 2 invocations (${CHAIN.length + 2} spans), retries 0, dropped 0, skipped lines 0, queued 0, in flight 0, lag 0.0 s, backlog 0 bytes`);
+    assert.equal(lines.at(-1), `status: read ${chainRecords().length + 3} records, exported 2 invocations (${CHAIN.length + 2} spans), retries 0, dropped 0, skipped lines 0, queued 0, in flight 1, lag 0.0 s, backlog 0 bytes`);
     assert.equal(r.counts().get(INV), 1);
     assert.equal(r.spans.length, CHAIN.length + 2);
     assert.ok(r.encodings.every((e) => e === 'protobuf'));
@@ -70,6 +86,8 @@ test('rule: --once sends everything pending to the collector in the configured e
     assert.ok(names.has('cni.invocation.duration') && names.has('cni.plugin.duration'), 'the invocations were recorded and pushed as the agent stopped');
     const inv = r.metrics.find((m) => m.name === 'cni.invocation.duration')!;
     assert.equal(Number(inv.dataPoints[0]!.count), 2);
+    const inFlight = r.metrics.find((m) => m.name === 'cni.invocations.in_flight')!;
+    assert.equal(Number(inFlight.dataPoints[0]!.asInt ?? inFlight.dataPoints[0]!.asDouble), 1, 'the gauge reads the agent\'s calls in flight');
     assert.equal(JSON.parse(readFileSync(join(state, STATUS_FILE), 'utf8')).invocationsExported, 2, 'the last status is saved');
   } finally {
     await r.stop();
@@ -134,8 +152,7 @@ test('rule: disabled, the agent reads and sends nothing; --once exits 0 at once,
   const s = sink();
   assert.equal(await runAgent(config({ journal, 'state-dir': state, once: true }, { OTEL_SDK_DISABLED: 'true' }), { log: (l) => lines.push(l), stopped: never, sink: s }), 0);
   assert.deepEqual(lines, ['OTEL_SDK_DISABLED is true: reading and exporting nothing']);
-  let stop = (): void => {};
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const { stopped, stop } = stopper();
   let done = false;
   const daemon = runAgent(config({ journal, 'state-dir': state }, { OTEL_SDK_DISABLED: 'true' }), { log: () => {}, stopped, sink: s }).then((c) => { done = true; return c; });
   for (let k = 0; k < 20; k++) await tick();
@@ -146,11 +163,17 @@ test('rule: disabled, the agent reads and sends nothing; --once exits 0 at once,
   assert.equal(existsSync(state), false, 'no state is made');
 });
 
+/** Calls `then` once status.json shows `exported` invocations exported (status.json is saved every round). */
+function whenExported(state: string, exported: number, then: () => void): void {
+  const file = join(state, STATUS_FILE);
+  if (existsSync(file) && JSON.parse(readFileSync(file, 'utf8')).invocationsExported === exported) then();
+  else setTimeout(() => whenExported(state, exported, then), 1);
+}
+
 test('rule: the daemon exports what it reads, logs a status line every --status-every and once more when stopped', async () => {
   const { journal, state } = journalWith(1);
   const lines: string[] = [];
-  let stop = (): void => {};
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const { stopped, stop } = stopper();
   const s = sink();
   const log = (l: string): void => {
     lines.push(l);
@@ -165,18 +188,10 @@ test('rule: the daemon exports what it reads, logs a status line every --status-
 test('rule: with --status-every 0 the daemon logs no periodic status line, only the last one, and keeps status.json current', async () => {
   const { journal, state } = journalWith(1);
   const lines: string[] = [];
-  let stop = (): void => {};
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const { stopped, stop } = stopper();
   const s: SpanSink = {
     exportSpans: async () => {
-      // Stopped only once status.json (saved on each round) shows the export.
-      setTimeout(() => {
-        const poll = (): void => {
-          if (existsSync(join(state, STATUS_FILE)) && JSON.parse(readFileSync(join(state, STATUS_FILE), 'utf8')).invocationsExported === 1) stop();
-          else setTimeout(poll, 1);
-        };
-        poll();
-      }, 0);
+      whenExported(state, 1, stop);
       return { ok: true };
     },
     shutdown: async () => {},
@@ -186,31 +201,36 @@ test('rule: with --status-every 0 the daemon logs no periodic status line, only 
   assert.match(lines.at(-1)!, /^status: read \d+ records, exported 1 invocations/);
 });
 
+test('rule: the daemon goes on exporting what arrives after its first export, and logs no status line before --status-every', async () => {
+  const { journal, state } = journalWith(1);
+  const lines: string[] = [];
+  const { stopped, stop } = stopper();
+  const s = sink();
+  whenExported(state, 1, () => {
+    appendCall(journal, 'e00000000000000e');
+    whenExported(state, 2, stop);
+  });
+  assert.equal(await runAgent(config({ journal, 'state-dir': state, 'status-every': '1h', interval: '1ms' }), { log: (l) => lines.push(l), stopped, sink: s }), 0);
+  assert.deepEqual(s.batches.map((b) => b[0]!.spanContext().spanId), [INV, 'e00000000000000e']);
+  assert.equal(lines.filter((x) => x.startsWith('status: ')).length, 1, 'only the last one: an hour has not passed');
+});
+
 test('rule: a stopped daemon ships what became ready after its last round before it exits', async () => {
   const { journal, state } = journalWith(1);
-  let stop = (): void => {};
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const { stopped, stop } = stopper();
   const s = sink();
-  const late = (): void => {
-    // status.json shows the first export: the loop has saved it and waits for its next round.
-    if (!existsSync(join(state, STATUS_FILE)) || JSON.parse(readFileSync(join(state, STATUS_FILE), 'utf8')).invocationsExported !== 1) {
-      setTimeout(late, 1);
-      return;
-    }
-    const w = new Journal({ dir: journal, maxFileBytes: 1 << 20, maxFiles: 10, onDegraded: (r) => assert.fail(r) });
-    w.append(invocationBegin({ spanId: 'e00000000000000f', containerId: 'ctr-late', startNs: ns(500) }));
-    w.append(invocationEnd({ spanId: 'e00000000000000f', endNs: ns(501) }));
+  // status.json shows the first export: the loop has saved it and waits for its next round.
+  whenExported(state, 1, () => {
+    appendCall(journal, 'e00000000000000f');
     stop();
-  };
-  late();
+  });
   assert.equal(await runAgent(config({ journal, 'state-dir': state, 'status-every': '0', interval: '2s' }), { log: () => {}, stopped, sink: s }), 0);
   assert.deepEqual(s.batches.map((b) => b[0]!.spanContext().spanId), [INV, 'e00000000000000f']);
 });
 
 test('rule: the daemon has one export in flight at a time, reads on meanwhile, and waits for it when stopped', async () => {
   const { journal, state } = journalWith(1);
-  let stop = (): void => {};
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const { stopped, stop } = stopper();
   let release = (): void => {};
   let calls = 0;
   let rounds = 0;

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { emptyResource } from '@opentelemetry/resources';
 import { resolveConfig } from '../../src/agent/config.ts';
@@ -43,7 +45,7 @@ const CALLS: Invocation[] = [
       step({ plugin: 'killed', status: 'error', exitCode: null, signal: 'SIGKILL' }),
       step({ plugin: 'odd', status: 'error', exitCode: null }),
       step({ plugin: 'stuck', status: 'abandoned', durationMs: null, exitCode: null }),
-      step({ plugin: 'later', status: 'skipped', durationMs: null, exitCode: null }),
+      step({ plugin: 'later', status: 'skipped', durationMs: 0, exitCode: null, skipped: 'an earlier plugin failed' }),
       step({ plugin: 'running', status: 'in-flight', durationMs: null, exitCode: null }),
       step({ plugin: 'iptables', status: 'error', argv: ['iptables', '-L'], durationMs: 5, exitCode: 1, depth: 1 }),
       step({ plugin: 'ip', status: 'ok', argv: ['ip', 'link'], durationMs: null, depth: 1 }),
@@ -154,8 +156,15 @@ test('rule: --prometheus-port serves the metrics on /metrics in Prometheus\' nam
     assert.match(text, /^cni_invocations_in_flight\{[^}]*\} 2$/m);
     assert.match(text, /^cni_plugin_duration_count\{cni_plugin_type="bridge",cni_command="ADD",cni_step_depth="0"[,}].* 2$/m);
     assert.match(text, /^cni_invocation_errors(_total)?\{cni_command="DEL",error_type="abandoned"[,}].* 1$/m);
-    const bounds = [...text.matchAll(/^cni_invocation_duration_bucket\{cni_command="ADD".*le="([^"]+)"\}/gm)].map((b) => b[1]);
-    assert.deepEqual(bounds, ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '+Inf'], 'buckets from a fast IPAM call to a minute');
+    const BOUNDS = ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '+Inf'];
+    for (const name of ['cni_plugin_duration', 'cni_invocation_duration', 'cni_command_duration']) {
+      const bounds = [...text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"\\}`, 'gm'))].map((b) => b[1]);
+      assert.deepEqual(bounds.slice(0, BOUNDS.length), BOUNDS, `${name}: buckets from a fast IPAM call to a minute`);
+      assert.match(text, new RegExp(`^# UNIT ${name} s$`, 'm'), `${name} is in seconds`);
+    }
+    for (const name of ['cni_plugin_duration', 'cni_invocation_duration', 'cni_command_duration', 'cni_plugin_errors', 'cni_invocation_errors', 'cni_invocations_in_flight', 'cni_findings']) {
+      assert.match(text, new RegExp(`^# HELP ${name}(_total)? (?!description missing$)\\S`, 'm'), `${name} says what it counts`);
+    }
   } finally {
     await m.shutdown();
   }
@@ -192,6 +201,36 @@ test('rule: metrics go over https trusting the configured CA, as the traces do',
       await r.stop();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('rule: metric pushes over https reuse one connection', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cnitrace-unit-metrics-keepalive-'));
+  const { key, cert, certPath } = selfSignedCert(dir);
+  let connections = 0;
+  let requests = 0;
+  let pushedTwice = (): void => {};
+  const twice = new Promise<void>((resolve) => { pushedTwice = resolve; });
+  const server = createTlsServer({ key, cert }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      if (++requests === 2) pushedTwice();
+    });
+  });
+  server.on('secureConnection', () => { connections++; });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const m = agentMetrics(resolveConfig({ certificate: certPath, 'metric-interval': '50', timeout: '5000' }, { OTEL_EXPORTER_OTLP_ENDPOINT: url }), emptyResource(), () => 1, () => {});
+    await twice;
+    await m!.shutdown();
+    assert.ok(requests >= 2);
+    assert.equal(connections, 1, 'one TLS handshake for every push');
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
   }
 });

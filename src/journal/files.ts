@@ -66,19 +66,6 @@ export function openJournalFile(path: string): OpenFile | null {
   return refuse(path, why);
 }
 
-/** Runs `use` on the open file and closes it; null when it cannot be opened (or `use` throws: the file went bad). */
-export function withJournalFile<T>(path: string, use: (file: OpenFile) => T): T | null {
-  const file = openJournalFile(path);
-  if (!file) return null;
-  try {
-    return use(file);
-  } catch {
-    return null;
-  } finally {
-    closeSync(file.fd);
-  }
-}
-
 /**
  * Reads up to `length` bytes at `offset` (fewer at the end of the file), into `into` when given
  * (a reader's one chunk buffer, reused: what it returns is valid until the next read).

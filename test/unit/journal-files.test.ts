@@ -83,6 +83,8 @@ test('rule: archives are read oldest first, whatever order the directory lists t
   const names = [3, 1, 4, 2].map((n) => `journal-${String(n).padStart(19, '0')}-1.jsonl`);
   for (const n of [...names, 'journal.jsonl', 'notes.txt']) writeFileSync(join(dir, n), '');
   assert.deepEqual(journalFiles(dir), [...[...names].sort(), 'journal.jsonl'].map((n) => join(dir, n)));
+  rmSync(join(dir, 'journal.jsonl'));
+  assert.deepEqual(journalFiles(dir), [...names].sort().map((n) => join(dir, n)), 'no active file yet: the archives alone');
 });
 
 test('rule: a missing file is not a refusal, a refusal needs no listener, and a refused file leaves no descriptor open', () => {
@@ -119,6 +121,8 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
   mkdirSync(ok);
   writeFileSync(join(ok, 'journal.jsonl'), '');
   assert.equal(journalAccess(ok), null);
+  symlinkSync('/dev/null', join(ok, 'journal-0000000000000000001-1.jsonl'));
+  assert.equal(journalAccess(ok), null, 'a planted link is refused by the readers, but it does not make the journal unreadable');
   // As nobody: a root-only directory, a root-only file in an open one, a directory under a closed parent.
   chmodSync(root, 0o755);
   const closedDir = join(root, 'closed-dir');

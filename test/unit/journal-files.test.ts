@@ -6,7 +6,7 @@
  * real records at once, skips the rest and names each refused file once. Root only (mknod, chown).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -16,6 +16,7 @@ import { JournalSource } from '../../src/agent/source.ts';
 import { journalAccess, journalFiles, onRefusedFile, openJournalFile, readAt, refusedFiles } from '../../src/journal/files.ts';
 import { followJournal, readJournal, readJournalTail } from '../../src/journal/reader.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
+import { Journal } from '../../src/journal/writer.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-files-'));
 after(() => {
@@ -153,4 +154,16 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
     thirdFile: false,
     rootFile: true,
   }, 'a reader that is not root: denied names the directory or file; its own files and root\'s are read, a third user\'s are not');
+});
+
+test('rule: a writer that is not root writes its own journal, in its own directory', { skip: process.geteuid?.() !== 0 && 'needs root (chown, seteuid)' }, () => {
+  chmodSync(root, 0o755);
+  const dir = join(root, 'nobody-journal');
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, 65534, 65534);
+  const degraded: string[] = [];
+  asNobody(() => writeInvocation(new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => degraded.push(r) }), 0));
+  assert.deepEqual(degraded, []);
+  assert.equal(statSync(join(dir, 'journal.jsonl')).uid, 65534);
+  assert.equal(asNobody(() => readJournal(dir).length), 6, 'and reads it back');
 });

@@ -4,7 +4,7 @@
  * newest-first reads, and a follower's blank and torn lines, descriptors and new files.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -98,6 +98,26 @@ test('rule: following from the end, a file that appears later is read from its s
     writeFileSync(join(dir, 'journal-0000000000000000001-1.jsonl'), `${INVOCATION[1]}\n${INVOCATION[2]}\n`);
     await until(() => records.length >= 2);
     assert.equal(records.length, 2, 'the new file, whole');
+  } finally {
+    stop();
+  }
+});
+
+test('rule: following across a rotation, the renamed file is read on from where it was, and the new one from its start', async () => {
+  const dir = freshDir();
+  const active = join(dir, 'journal.jsonl');
+  writeFileSync(active, `${INVOCATION[0]}\n`);
+  const records: string[] = [];
+  const stop = followJournal({ dir, intervalMs: 20, onRecord: (r) => records.push(r.rec) });
+  try {
+    assert.deepEqual(records, ['invocation.begin']);
+    // As the writer rotates: the last record into the active file, renamed, a new active file.
+    appendFileSync(active, `${INVOCATION[1]}\n`);
+    renameSync(active, join(dir, 'journal-0000000000000000001-1.jsonl'));
+    writeFileSync(active, `${INVOCATION[INVOCATION.length - 1]}\n`);
+    await until(() => records.length >= 3);
+    await new Promise((r) => setTimeout(r, 100)); // a few more polls: nothing is read twice
+    assert.deepEqual(records, ['invocation.begin', 'step.begin', 'invocation.end']);
   } finally {
     stop();
   }

@@ -115,7 +115,7 @@ export function journalAccess(dir: string): JournalAccess {
 /** An error for want of permission (Linux's stat and open say EACCES; EPERM for other systems). */
 function isDenied(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
-  return code === 'EACCES'
+  return code === 'EACCES' ||
     // Stryker disable next-line StringLiteral: on Linux, stat and open never fail EPERM for want of permission
-    || code === 'EPERM';
+    code === 'EPERM';
 }

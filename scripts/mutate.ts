@@ -32,7 +32,7 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   'src/cni': ['go-json', 'env', 'go-format', 'versions', 'wrapper-entry', 'deep-input', 'plugin'],
   'src/config': ['derive', 'redact', 'wrapper-entry', 'conflist', 'agent-redact', 'plugin'],
   'src/trace': ['trace-ids', 'plugin'],
-  'src/journal': ['journal', 'journal-stream', 'journal-files', 'record-shapes', 'nesting', 'agent-source', 'agent-pending', 'cli-views', 'spans', 'plugin'],
+  'src/journal': ['journal', 'journal-lines', 'journal-reader', 'journal-stream', 'journal-files', 'record-shapes', 'nesting', 'agent-source', 'agent-pending', 'cli-views', 'spans', 'plugin'],
   'src/plugin': ['versions', 'run-dir', 'deep-input', 'nested', 'nested-commands', 'nested-tracer', 'shim-dir', 'recorder', 'chain', 'dispatch', 'plugin'],
   // Not collector-config: it reads metrics.ts's text, which the sandbox holds instrumented.
   'src/agent': ['spans', 'agent-source', 'agent-links', 'agent-pending', 'agent-export', 'agent-exporter', 'agent-run', 'agent-metrics', 'agent-findings', 'agent-config', 'agent-redact', 'record-shapes', 'journal-files'],

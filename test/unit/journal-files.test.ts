@@ -6,8 +6,7 @@
  * real records at once, skips the rest and names each refused file once. Root only (mknod, chown).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -17,6 +16,7 @@ import { JournalSource } from '../../src/agent/source.ts';
 import { journalAccess, journalFiles, onRefusedFile, openJournalFile, readAt, refusedFiles } from '../../src/journal/files.ts';
 import { followJournal, readJournal, readJournalTail } from '../../src/journal/reader.ts';
 import type { JournalRecord } from '../../src/journal/record.ts';
+import { Journal } from '../../src/journal/writer.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cnitrace-unit-files-'));
 after(() => {
@@ -63,8 +63,20 @@ test('a FIFO, a device, a symlink and a stranger\'s file among journal files: ev
 });
 
 // Rules that Stryker's survivors showed untested (issue 22). The ownership and access rules
-// differ only for a reader that is not root: those run in a child that drops to nobody after
-// loading the module.
+// differ only for a reader that is not root: those run as nobody in this process (its effective
+// ids only, restored after), so that Stryker sees the code they reach.
+
+/** Runs `use` (synchronous: nothing else runs meanwhile) with the effective uid and gid of nobody. */
+function asNobody<T>(use: () => T): T {
+  process.setegid!(65534);
+  process.seteuid!(65534);
+  try {
+    return use();
+  } finally {
+    process.seteuid!(0);
+    process.setegid!(0);
+  }
+}
 
 test('rule: archives are read oldest first, whatever order the directory lists them in, then journal.jsonl', () => {
   const dir = join(root, 'order');
@@ -72,6 +84,8 @@ test('rule: archives are read oldest first, whatever order the directory lists t
   const names = [3, 1, 4, 2].map((n) => `journal-${String(n).padStart(19, '0')}-1.jsonl`);
   for (const n of [...names, 'journal.jsonl', 'notes.txt']) writeFileSync(join(dir, n), '');
   assert.deepEqual(journalFiles(dir), [...[...names].sort(), 'journal.jsonl'].map((n) => join(dir, n)));
+  rmSync(join(dir, 'journal.jsonl'));
+  assert.deepEqual(journalFiles(dir), [...names].sort().map((n) => join(dir, n)), 'no active file yet: the archives alone');
 });
 
 test('rule: a missing file is not a refusal, a refusal needs no listener, and a refused file leaves no descriptor open', () => {
@@ -100,7 +114,7 @@ test('rule: readAt reads the whole length asked for, also when the reused buffer
   }
 });
 
-test('rule: journalAccess names a journal that is absent, not a directory, or not readable by this reader', { skip: process.geteuid?.() !== 0 && 'needs root (chown, setuid)' }, () => {
+test('rule: journalAccess names a journal that is absent, not a directory, or not readable by this reader', { skip: process.geteuid?.() !== 0 && 'needs root (chown, seteuid)' }, () => {
   assert.deepEqual(journalAccess(join(root, 'none')), { problem: 'absent', path: join(root, 'none') });
   writeFileSync(join(root, 'plain'), '');
   assert.deepEqual(journalAccess(join(root, 'plain')), { problem: 'not-a-directory', path: join(root, 'plain') });
@@ -108,6 +122,8 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
   mkdirSync(ok);
   writeFileSync(join(ok, 'journal.jsonl'), '');
   assert.equal(journalAccess(ok), null);
+  symlinkSync('/dev/null', join(ok, 'journal-0000000000000000001-1.jsonl'));
+  assert.equal(journalAccess(ok), null, 'a planted link is refused by the readers, but it does not make the journal unreadable');
   // As nobody: a root-only directory, a root-only file in an open one, a directory under a closed parent.
   chmodSync(root, 0o755);
   const closedDir = join(root, 'closed-dir');
@@ -122,27 +138,32 @@ test('rule: journalAccess names a journal that is absent, not a directory, or no
   writeFileSync(join(own, 'journal-0000000000000000001-1.jsonl'), '{}\n', { mode: 0o644 });
   chownSync(join(own, 'journal-0000000000000000001-1.jsonl'), 65533, 65533);
   writeFileSync(join(own, 'journal-0000000000000000002-1.jsonl'), '{}\n', { mode: 0o644 }); // root's, readable
-  const module = new URL('../../src/journal/files.ts', import.meta.url).pathname;
-  const script = `
-    import { journalAccess, openJournalFile } from ${JSON.stringify(module)};
-    process.setgid(65534); process.setuid(65534);
-    const probe = (p) => JSON.stringify(journalAccess(p));
-    process.stdout.write(JSON.stringify({
-      closedDir: probe(${JSON.stringify(closedDir)}),
-      closedFile: probe(${JSON.stringify(closedFile)}),
-      under: probe(${JSON.stringify(join(closedDir, 'inner'))}),
-      ownFile: openJournalFile(${JSON.stringify(join(own, 'journal.jsonl'))}) !== null,
-      thirdFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000001-1.jsonl'))}) !== null,
-      rootFile: openJournalFile(${JSON.stringify(join(own, 'journal-0000000000000000002-1.jsonl'))}) !== null,
-    }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-  assert.equal(child.status, 0, child.stderr);
-  assert.deepEqual(JSON.parse(child.stdout), {
-    closedDir: JSON.stringify({ problem: 'denied', path: closedDir }),
-    closedFile: JSON.stringify({ problem: 'denied', path: join(closedFile, 'journal.jsonl') }),
-    under: JSON.stringify({ problem: 'denied', path: join(closedDir, 'inner') }),
+  const probe = (p: string): unknown => journalAccess(p);
+  assert.deepEqual(asNobody(() => ({
+    closedDir: probe(closedDir),
+    closedFile: probe(closedFile),
+    under: probe(join(closedDir, 'inner')),
+    ownFile: openJournalFile(join(own, 'journal.jsonl')) !== null,
+    thirdFile: openJournalFile(join(own, 'journal-0000000000000000001-1.jsonl')) !== null,
+    rootFile: openJournalFile(join(own, 'journal-0000000000000000002-1.jsonl')) !== null,
+  })), {
+    closedDir: { problem: 'denied', path: closedDir },
+    closedFile: { problem: 'denied', path: join(closedFile, 'journal.jsonl') },
+    under: { problem: 'denied', path: join(closedDir, 'inner') },
     ownFile: true,
     thirdFile: false,
     rootFile: true,
   }, 'a reader that is not root: denied names the directory or file; its own files and root\'s are read, a third user\'s are not');
+});
+
+test('rule: a writer that is not root writes its own journal, in its own directory', { skip: process.geteuid?.() !== 0 && 'needs root (chown, seteuid)' }, () => {
+  chmodSync(root, 0o755);
+  const dir = join(root, 'nobody-journal');
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, 65534, 65534);
+  const degraded: string[] = [];
+  asNobody(() => writeInvocation(new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => degraded.push(r) }), 0));
+  assert.deepEqual(degraded, []);
+  assert.equal(statSync(join(dir, 'journal.jsonl')).uid, 65534);
+  assert.equal(asNobody(() => readJournal(dir).length), 6, 'and reads it back');
 });

@@ -340,6 +340,10 @@ test('rule: in free text a credential pair inside another pair\'s value is found
     ['url: http://h/p and x=1', 'url: http://h/p and x=1'],
     ['password: user:pass rest', `password: ${REDACTED} rest`],
     ['1password=x', `1password=${REDACTED}`],
+    // A credential name with nothing after it: nothing to redact, and no throw.
+    ['password=', 'password='],
+    ['token: ', 'token: '],
+    ['password=,x', 'password=,x'],
   ];
   for (const [text, want] of cases) assert.equal(redactText(text, isCredential), want, `the text ${JSON.stringify(text)}`);
   // A long run of separators with the credential at its end: found, and no regex rescans the run

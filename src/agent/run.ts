@@ -80,7 +80,10 @@ async function once(agent: Agent, cfg: AgentConfig, log: (line: string) => void)
 
 async function daemon(agent: Agent, cfg: AgentConfig, log: (line: string) => void, stopped: Promise<void>): Promise<number> {
   let stop = false;
-  void stopped.then(() => { stop = true; });
+  // Stopping ends the wait for the next interval at once, timer and all: a pending timer would keep
+  // the process alive up to --interval after it was told to stop.
+  const idle = new AbortController();
+  void stopped.then(() => { stop = true; idle.abort(); });
   let lastStatus = Date.now();
   // Reading goes on while an export is in flight (a collector that is slow or down takes up to
   // --timeout per attempt); the queue's bound still pauses reading when exports fall behind.
@@ -95,7 +98,7 @@ async function daemon(agent: Agent, cfg: AgentConfig, log: (line: string) => voi
       agent.saveStatus();
     }
     // Catching up: go on after letting the export progress; caught up: wait for the next interval.
-    if (read === 0) await Promise.race([sleep(cfg.intervalMs), stopped]);
+    if (read === 0) await sleep(cfg.intervalMs, undefined, { signal: idle.signal }).catch(() => {});
     else await new Promise((resolve) => setImmediate(resolve));
   }
   await exporting;

@@ -270,3 +270,20 @@ test('rule: the resource names the service, the host and the node; service.name 
   assert.equal(agentResource(config({})).attributes['host.name'], hostname());
   assert.equal(agentResource(config({})).attributes['telemetry.sdk.language'], 'nodejs', 'the SDK\'s own attributes are kept');
 });
+
+test('rule: a daemon told to stop while it waits for the next interval returns at once and leaves no timer behind (the process can exit)', async () => {
+  const { journal, state } = journalWith(1);
+  const { stopped, stop } = stopper();
+  const s: SpanSink = {
+    exportSpans: async () => {
+      whenExported(state, 1, stop);
+      return { ok: true };
+    },
+    shutdown: async () => {},
+  };
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  // An hour's interval: caught up, the daemon waits on it when the stop comes.
+  assert.equal(await runAgent(config({ journal, 'state-dir': state, interval: '3600s', 'status-every': '0' }), { log: () => {}, stopped, sink: s }), 0);
+  assert.equal(timers(), before, 'no timer of the daemon is left running');
+});

@@ -170,6 +170,17 @@ function whenExported(state: string, exported: number, then: () => void): void {
   else setTimeout(() => whenExported(state, exported, then), 1);
 }
 
+/** A sink that accepts, and stops the daemon once status.json says the one invocation went out. */
+function stopOnceExported(state: string, stop: () => void): SpanSink {
+  return {
+    exportSpans: async () => {
+      whenExported(state, 1, stop);
+      return { ok: true };
+    },
+    shutdown: async () => {},
+  };
+}
+
 test('rule: the daemon exports what it reads, logs a status line every --status-every and once more when stopped', async () => {
   const { journal, state } = journalWith(1);
   const lines: string[] = [];
@@ -189,13 +200,7 @@ test('rule: with --status-every 0 the daemon logs no periodic status line, only 
   const { journal, state } = journalWith(1);
   const lines: string[] = [];
   const { stopped, stop } = stopper();
-  const s: SpanSink = {
-    exportSpans: async () => {
-      whenExported(state, 1, stop);
-      return { ok: true };
-    },
-    shutdown: async () => {},
-  };
+  const s = stopOnceExported(state, stop);
   assert.equal(await runAgent(config({ journal, 'state-dir': state, 'status-every': '0', interval: '1ms' }), { log: (l) => lines.push(l), stopped, sink: s }), 0);
   assert.equal(lines.filter((x) => x.startsWith('status: ')).length, 1);
   assert.match(lines.at(-1)!, /^status: read \d+ records, exported 1 invocations/);
@@ -274,13 +279,7 @@ test('rule: the resource names the service, the host and the node; service.name 
 test('rule: a daemon told to stop while it waits for the next interval returns at once and leaves no timer behind (the process can exit)', async () => {
   const { journal, state } = journalWith(1);
   const { stopped, stop } = stopper();
-  const s: SpanSink = {
-    exportSpans: async () => {
-      whenExported(state, 1, stop);
-      return { ok: true };
-    },
-    shutdown: async () => {},
-  };
+  const s = stopOnceExported(state, stop);
   const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const before = timers();
   // An hour's interval: caught up, the daemon waits on it when the stop comes.

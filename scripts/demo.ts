@@ -189,17 +189,21 @@ try {
     children.push(agent);
   }
   let stopFollow = (): void => {};
+  let printed = -1; // invocation lines printed by the follower; -1: no follower (the TUI shows them)
   let tui: ResultPromise | null = null;
   if (useTui) {
     tui = execa(process.execPath, [CLI, 'tui', '--journal', journal], { reject: false, stdio: 'inherit' });
     children.push(tui);
   } else {
     const index = new InvocationIndex();
+    printed = 0;
     stopFollow = followJournal({
       dir: journal, intervalMs: 100,
       onRecord: (rec) => {
         index.add(rec);
-        if (rec.rec === 'invocation.end') console.log(invocationLine(index.get(rec.spanId)!, colour));
+        if (rec.rec !== 'invocation.end') return;
+        console.log(invocationLine(index.get(rec.spanId)!, colour));
+        printed++;
       },
     });
   }
@@ -256,7 +260,10 @@ try {
   await Promise.all(lives);
   // Ctrl-C: the signal handler tears down, cleans up and exits; nothing is kept or suggested.
   if (stopping.signal.aborted) await new Promise(() => {});
-  await sleep(300);
+  // The follower prints every call the journal holds before it stops: on a loaded machine its next
+  // poll may come later than the last call's end (a fixed pause once dropped the last DEL).
+  const ended = (): number => readJournal(journal).filter((rec) => rec.rec === 'invocation.end').length;
+  for (let waited = 0; printed >= 0 && printed < ended() && waited < 10_000; waited += 100) await sleep(100);
   stopFollow();
 
   const index = new InvocationIndex();

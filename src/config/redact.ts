@@ -184,27 +184,39 @@ export function redactText(s: string, isCredential: (key: string) => boolean): s
 function redactPairs(s: string, isCredential: (key: string) => boolean): string {
   let out = '';
   let from = 0;
-  for (let i = s.indexOf(':') < 0 ? s.indexOf('=') : 0; i >= 0 && i < s.length; i++) {
-    if (s[i] !== ':' && s[i] !== '=') continue;
-    const name = nameBefore(s, i, from);
-    if (!name || !isCredential(s.slice(name.start, name.end))) continue;
-    PAIR_VALUE.lastIndex = name.end + name.quote.length;
+  let i = 0;
+  for (let hit = credentialAt(s, i, from, isCredential); hit; hit = credentialAt(s, i, from, isCredential)) {
+    i = hit.at + 1;
+    PAIR_VALUE.lastIndex = hit.name.end + hit.name.quote.length;
     const value = PAIR_VALUE.exec(s)?.[1];
     if (value === undefined || value.startsWith('//') || value.startsWith('[REDACTED')) continue;
     const valueEnd = PAIR_VALUE.lastIndex;
     out += s.slice(from, valueEnd - value.length) + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
-    from = valueEnd;
-    i = valueEnd - 1;
+    from = i = valueEnd;
   }
   return from === 0 ? s : out + s.slice(from);
 }
+
+/** The first separator (':' or '=') from `from` on with a credential name before it, the name not reaching back before `floor`. */
+function credentialAt(s: string, from: number, floor: number, isCredential: (key: string) => boolean): { at: number; name: Name } | null {
+  if (s.indexOf(':', from) < 0 && s.indexOf('=', from) < 0) return null;
+  for (let i = from; i < s.length; i++) {
+    if (s[i] !== ':' && s[i] !== '=') continue;
+    const name = nameBefore(s, i, floor);
+    if (name && isCredential(s.slice(name.start, name.end))) return { at: i, name };
+  }
+  return null;
+}
+
+/** A name before a separator: where it starts and ends, and the quote after it, if any. */
+interface Name { start: number; end: number; quote: string }
 
 /**
  * The name standing before the separator at `at`, not reaching back before `floor`: letters,
  * digits, `_`, `.`, `-`, starting with a letter, optionally quoted (a closing quote alone counts
  * too: an excerpt cut before the opening one), whitespace allowed before the separator.
  */
-function nameBefore(s: string, at: number, floor: number): { start: number; end: number; quote: string } | null {
+function nameBefore(s: string, at: number, floor: number): Name | null {
   let end = at;
   while (end > floor && /\s/.test(s[end - 1]!)) end--;
   const quote = end > floor && (s[end - 1] === '"' || s[end - 1] === "'") ? s[end - 1]! : '';
@@ -225,12 +237,7 @@ const isNameChar = (c: string | undefined): boolean => c !== undefined && (isLow
 
 /** Does a credential name stand before some ':' or '=' in `s`? Spares most strings the pair rules. */
 function credentialBeforeSeparator(s: string, isCredential: (key: string) => boolean): boolean {
-  for (let i = s.indexOf(':') < 0 ? s.indexOf('=') : 0; i >= 0 && i < s.length; i++) {
-    if (s[i] !== ':' && s[i] !== '=') continue;
-    const name = nameBefore(s, i, 0);
-    if (name && isCredential(s.slice(name.start, name.end))) return true;
-  }
-  return false;
+  return credentialAt(s, 0, 0, isCredential) !== null;
 }
 
 /** Sets own property `k` even when it is `__proto__` (JSON.parse makes such keys). */

@@ -6,10 +6,12 @@
  *  - dist/cni-trace-front: the front a runtime execs, compiled C (wrapper/front.c), which
  *    starts the plugin proper and spawns its delegates (docs/decisions.md 32);
  *  - dist/cni-trace: the same plugin as a self-contained executable (a Node single executable
- *    application with a V8 code cache, the shim embedded as an asset) that needs no Node on the
+ *    application: wrapper/sea-main.ts runs the bundle with a code cache trained on a real call,
+ *    the shim, front and CLI embedded as assets) that needs no Node on the
  *    host — what `cni-trace install` puts into a CNI bin dir (scripts/build-sea.ts);
  *  - dist/cli.js (+ dist/chunks/): the `cni-trace` command, ESM, npm dependencies external,
  *    each command's heavy dependencies in a chunk loaded only when that command runs;
+ *  - dist/sea-main.cjs: the executable's main script (wrapper/sea-main.ts);
  *  - dist/cli-sea.cjs: the same command as one CommonJS file with every dependency in it, which
  *    the self-contained executable carries and runs when given arguments (decision 33).
  */
@@ -69,6 +71,19 @@ await build({
   minify: true,
   legalComments: 'none',
   plugins: [withoutTopLevelAwait],
+  logLevel: 'warning',
+});
+
+// The executable's main script: it runs the plugin bundle above with its trained code cache.
+await build({
+  entryPoints: ['wrapper/sea-main.ts'],
+  outfile: 'dist/sea-main.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
   logLevel: 'warning',
 });
 

@@ -239,16 +239,23 @@ int main(int argc, char **argv) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) fail("cannot make a socket", strerror(errno));
 
-  /* Node's env: ours without any FRONT_ENV of someone else's, and "3:<our pid>": where its
-   * socket is, and the pid the runtime waits on (journaled; readers test it for life). */
+  /* Node's env: ours without any FRONT_ENV of someone else's, and "3:<our pid>:<wall>:<mono>":
+   * where its socket is, the pid the runtime waits on (journaled; readers test it for life). */
   size_t n = 0, kept = 0;
   while (environ[n]) n++;
   char **envp = calloc(n + 2, sizeof *envp);
   if (!envp) fail("out of memory", "env");
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], FRONT_ENV "=", sizeof FRONT_ENV) != 0) envp[kept++] = environ[i];
-  char front_var[64];
-  snprintf(front_var, sizeof front_var, FRONT_ENV "=3:%ld", (long)getpid());
+  /* And a clock anchor, wall and monotonic ns read together: Node's records need wall-clock
+   * microseconds, and Node's own source of them (performance.timeOrigin) loads perf_hooks,
+   * ~1.5 ms of every call. */
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  uint64_t mono = mono_ns();
+  char front_var[96];
+  snprintf(front_var, sizeof front_var, FRONT_ENV "=3:%ld:%llu:%llu", (long)getpid(),
+           (unsigned long long)wall.tv_sec * 1000000000ull + (unsigned long long)wall.tv_nsec, (unsigned long long)mono);
   envp[kept] = front_var;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);

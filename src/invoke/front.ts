@@ -1,6 +1,6 @@
 /**
  * The Node side of the front (wrapper/front.c, docs/decisions.md 32). When the runtime execs
- * the compiled front, it starts this executable with a socket as fd 3 (env CNI_TRACE_FRONT=3:<its pid>)
+ * the compiled front, it starts this executable with a socket as fd 3 (env CNI_TRACE_FRONT=3:<its pid>:<clock anchor>)
  * and spawns the delegates for it: a posix_spawn from a 1 MB process instead of a fork of
  * Node's 50 MB. The answer goes back over the socket and the front exits with it, so the
  * runtime does not wait for Node's teardown. The framing is the front's; see its header.
@@ -15,7 +15,7 @@
 import { fstatSync, readSync, rmSync, writeSync } from 'node:fs';
 import { StderrKeeper, STDERR_KEEP_BYTES, retrying, spawnErrorText, type ExecOutcome, type ExecRequest, type PluginExec } from './exec.ts';
 import type { DelegateGuard } from './reaper.ts';
-import { monotonicNs } from '../trace/clock.ts';
+import { anchorClock, monotonicNs } from '../trace/clock.ts';
 
 /** The env variable the front sets for its Node; never passed on to a delegate. */
 export const FRONT_ENV = 'CNI_TRACE_FRONT';
@@ -52,11 +52,14 @@ export class Front {
     const value = env[FRONT_ENV];
     if (value === undefined) return null;
     delete env[FRONT_ENV];
-    // "3:<the front's pid>" — its own pid, not our ppid: a front killed before we looked would
-    // leave us reparented, and a pid that stays alive would keep the call "running" forever.
-    const m = /^(\d+):(\d+)$/.exec(value);
+    // "3:<the front's pid>:<wall ns>:<monotonic ns>" — its own pid, not our ppid: a front killed
+    // before we looked would leave us reparented, and a pid that stays alive would keep the call
+    // "running" forever. The clock pair anchors our records' times (a front of an older build
+    // sends none).
+    const m = /^(\d+):(\d+)(?::(\d{1,20}):(\d{1,20}))?$/.exec(value);
     try {
       if (!m || Number(m[1]) !== FRONT_FD || !fstatSync(FRONT_FD).isSocket()) return null;
+      if (m[3] !== undefined && m[4] !== undefined) anchorClock(BigInt(m[3]), BigInt(m[4]));
       return new Front(Number(m[2]));
     } catch {
       return null;

@@ -100,6 +100,22 @@ test('VERSION, the usage line and the delegates\' env are the Node part\'s own; 
   assert.equal(begin.pid, call.pid, 'the journaled pid is the front\'s: the process the runtime waits on');
 });
 
+test('rule: through the front, every journaled time lies within the call as the wall clock saw it (the front\'s clock anchor is wall and monotonic time read together)', async () => {
+  const bin = join(sb.dir, 'bin-clock');
+  installCniTrace(bin);
+  installFixtures(bin, ['fx-rec']);
+  const journalDir = join(sb.dir, 'journal-clock');
+  const conf = { cniVersion: '1.0.0', name: 'frontnet', type: 'cni-trace', journalDir, runDir: join(sb.dir, 'run'), delegates: [{ type: 'fx-rec' }, { type: 'fx-rec' }] };
+  const before = BigInt(Date.now()) * 1_000_000n;
+  const r = await execa(join(bin, 'cni-trace'), [], { env: addEnv(bin, 'clock'), extendEnv: false, input: JSON.stringify(conf), reject: false });
+  const after = (BigInt(Date.now()) + 1n) * 1_000_000n;
+  assert.equal(r.exitCode, 0, r.stderr);
+  const times = readdirSync(journalDir).flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n'))
+    .map((l) => JSON.parse(l) as { startNs?: string; endNs?: string }).flatMap((rec) => [rec.startNs, rec.endNs]).filter((t): t is string => t !== undefined).map(BigInt);
+  assert.equal(times.length, 6, 'begin, two steps\' begin and end, end');
+  for (const t of times) assert.ok(t >= before && t <= after, `${t} within [${before}, ${after}]`);
+});
+
 test('rule: a delegate\'s stderr reaches the runtime as it is written, while the delegate still runs; the journal keeps it too', { timeout: 60_000 }, async () => {
   const bin = join(sb.dir, 'bin-live');
   installCniTrace(bin);

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const RESULT = '{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"%s"}],"ips":[{"address":"10.1.2.3/24","interface":0}]}';
 const PLUGINS: Record<string, string> = {
@@ -29,7 +30,7 @@ export function trainCache(opts: { bundle: string; front: string; out: string })
     mkdirSync(plugins);
     copyFileSync(opts.front, join(bin, 'cni-trace'));
     chmodSync(join(bin, 'cni-trace'), 0o755);
-    script(join(bin, 'cni-trace-node'), `exec '${process.execPath}' '${resolve('scripts/train-node.ts')}' '${resolve(opts.bundle)}' '${out}'\n`);
+    script(join(bin, 'cni-trace-node'), `exec '${process.execPath}' '${fileURLToPath(new URL('./train-node.ts', import.meta.url))}' '${resolve(opts.bundle)}' '${out}'\n`);
     for (const [name, body] of Object.entries(PLUGINS)) script(join(plugins, name), body);
     const entry = { cniVersion: '1.0.0', name: 'train', type: 'cni-trace', journalDir: join(dir, 'journal'), runDir: join(dir, 'run'), delegates: [{ type: 'outer' }, { type: 'last' }] };
     const r = spawnSync(join(bin, 'cni-trace'), [], {

@@ -15,6 +15,12 @@ export interface ExecRequest {
   readonly onStderr?: (chunk: Buffer) => void;
   /** Guards the child's process group against the wrapper being killed. */
   readonly reaper?: DelegateGuard;
+  /**
+   * Called once the plugin is on its way (spawned, or asked of the front), before the wait for
+   * it: the wrapper journals there, in the plugin's time rather than the runtime's. Called again
+   * on a retry; it must not throw.
+   */
+  readonly onStarted?: () => void;
   /** stderr kept in memory at most (it is forwarded as it comes either way); default STDERR_KEEP_BYTES. */
   readonly keepStderrBytes?: number;
 }
@@ -128,6 +134,7 @@ function runOnce(req: ExecRequest): Promise<ExecOutcome> {
     // A plugin may exit without reading stdin; EPIPE on its stdin is not our failure.
     child.stdin.on('error', () => {});
     child.stdin.end(req.stdin);
+    req.onStarted?.();
     child.on('close', (code, signal) => {
       if (pid !== null) req.reaper?.untrack(pid);
       resolve({

@@ -102,6 +102,8 @@ export class Front {
         req, resolve, startMono: monotonicNs(), out: [], err: new StderrKeeper(req.keepStderrBytes ?? STDERR_KEEP_BYTES), pid: null, started: null,
       };
       this.send('S', Buffer.from(head.join('')), Buffer.from(req.stdin));
+      // While the front spawns it and it runs; our stderr lines from here on are held.
+      req.onStarted?.();
       // Until the front says the delegate ended (finish() clears pending) or the socket ends.
       while (this.pending) this.receive(this.read());
       const held = this.held;

@@ -42,7 +42,7 @@ export class Journal {
   /** True once a write failed; later appends are skipped. */
   get isDegraded(): boolean { return this.degraded; }
 
-  /** Appends one record as one line. Returns false (and reports once) when it could not. */
+  /** Appends one record as one line. Returns false (and reports once) when it could not. Never throws. */
   append(record: JournalRecord): boolean {
     if (this.degraded) return false;
     try {
@@ -51,27 +51,50 @@ export class Journal {
       this.writeLine(bytes);
       return true;
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      // Stryker disable next-line MethodExpression: the text starts with a word and ends with the error's message
-      this.degrade(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
+      this.failed(e);
       return false;
     }
+  }
+
+  /**
+   * Makes and checks the directory now (once), so that a journal which cannot be written is
+   * known before anything is set up for it (nested tracing). False when degraded. Never throws.
+   */
+  ready(): boolean {
+    if (this.degraded) return false;
+    try {
+      this.prepareDir();
+    } catch (e) {
+      this.failed(e);
+    }
+    return !this.degraded;
+  }
+
+  private failed(e: unknown): void {
+    const err = e as NodeJS.ErrnoException;
+    // Stryker disable next-line MethodExpression: the text starts with a word and ends with the error's message
+    this.degrade(`cannot write journal in ${this.opts.dir}: ${err.code ?? ''} ${err.message}`.trim());
   }
 
   /** Turns the journal off for the rest of the call, reporting `reason` (once). */
   degrade(reason: string): void {
     if (this.degraded) return;
     this.degraded = true;
-    this.opts.onDegraded(reason);
+    try {
+      this.opts.onDegraded(reason);
+    } catch { /* nowhere left to say it (stderr gone): the call goes on untraced all the same */ }
+  }
+
+  private prepareDir(): void {
+    if (this.dirReady) return;
+    ensureDir(this.opts.dir);
+    this.checkDir();
+    // Stryker disable next-line BooleanLiteral: the directory checked at every append: work only
+    this.dirReady = true;
   }
 
   private writeLine(bytes: Buffer): void {
-    if (!this.dirReady) {
-      ensureDir(this.opts.dir);
-      this.checkDir();
-      // Stryker disable next-line BooleanLiteral: the directory checked at every append: work only
-      this.dirReady = true;
-    }
+    this.prepareDir();
     const path = join(this.opts.dir, ACTIVE_FILE);
     // Stryker disable next-line UnaryOperator: the finally closes only after an open succeeded
     let fd = -1;

@@ -52,9 +52,16 @@ interface StepSuccess {
   readonly outcome: ExecOutcome;
 }
 
-/** Runs the command's delegates and returns the runtime-facing outcome. */
+/** Runs the command's delegates and returns the runtime-facing outcome, every step journaled. */
 export async function runChain(given: ChainContext): Promise<ChainOutcome> {
-  const ctx = withCommands(given);
+  try {
+    return await runCommand(withCommands(given));
+  } finally {
+    given.recorder.flush();
+  }
+}
+
+function runCommand(ctx: ChainContext): Promise<ChainOutcome> {
   const { entry } = ctx;
   switch (ctx.env.command) {
     case 'ADD': return runAdd(ctx);
@@ -62,7 +69,7 @@ export async function runChain(given: ChainContext): Promise<ChainOutcome> {
     case 'DEL': return runSequence(ctx, entry.delegates.map((d, i) => [d, i] as const).reverse());
     case 'STATUS': return runStatus(ctx);
     case 'GC': return runGc(ctx);
-    default: return fail(ctx, cniError(ErrorCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${ctx.env.command}`));
+    default: return Promise.resolve(fail(ctx, cniError(ErrorCode.InvalidEnvironmentVariables, `unknown CNI_COMMAND: ${ctx.env.command}`)));
   }
 }
 
@@ -135,6 +142,7 @@ async function runStep(ctx: ChainContext, index: number, delegate: Delegate, pre
       TRACEPARENT: step.traceparent, ...(ctx.nested ? { CNI_PATH: ctx.nested.cniPath } : {}), ...(ctx.commandPath ? { PATH: ctx.commandPath } : {}),
     }),
     onStderr: ctx.forwardStderr,
+    onStarted: () => recorder.flush(),
     ...(ctx.reaper ? { reaper: ctx.reaper } : {}),
     keepStderrBytes: Math.max(STDERR_KEEP_BYTES, entry.captureMaxBytes),
   });

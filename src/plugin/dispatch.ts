@@ -183,7 +183,11 @@ async function runTraced(io: PluginIO, answer: Answer, env: CniEnv, entry: Wrapp
   });
   const reaper = io.guard?.();
   recorder.begin(env, entry.name, entry.cniVersion, entry.raw, entry.delegates.map((d) => d.type));
-  const nested = entry.nested && io.nestedTracing && !journal.isDegraded ? startNested(io, entry, env, recorder.spanId) : undefined;
+  // The begin record waits for the first delegate's start (recorder.ts); the directory is made
+  // and checked now all the same (a repair is said before any delegate speaks), and with a
+  // journal that cannot work nested tracing is not worth setting up.
+  const journalWorks = journal.ready();
+  const nested = entry.nested && io.nestedTracing && journalWorks ? startNested(io, entry, env, recorder.spanId) : undefined;
   if (nested) reaper?.removeOnDeath(nested.dir);
   try {
     const outcome = await runChain({

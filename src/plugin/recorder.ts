@@ -2,6 +2,11 @@
  * Turns one invocation's progress into journal records: begin, each step's begin and end,
  * end. Owns the trace context (joining the runtime's trace when TRACEPARENT is set) and
  * redaction, so nothing un-redacted reaches the journal.
+ *
+ * Records are queued and written, in order, by `flush`: the chain flushes once each delegate is
+ * on its way, so redacting and writing them runs in the delegate's time, not on the runtime's
+ * clock (docs/decisions.md 40); `end` flushes everything. Times are taken when a record is
+ * queued, so deferring the write moves none of them.
  */
 import type { CniEnv } from '../cni/env.ts';
 import { podFromCniArgs } from '../cni/env.ts';
@@ -44,6 +49,8 @@ export class InvocationRecorder {
   readonly startMono = monotonicNs();
   private readonly opts: RecorderOptions;
   private command: CniEnv['command'] = 'ADD';
+  /** Records not yet written, as builders: the work of redacting and serialising is deferred too. */
+  private queued: Array<() => JournalRecord> = [];
 
   constructor(opts: RecorderOptions) {
     this.opts = opts;
@@ -111,17 +118,27 @@ export class InvocationRecorder {
   }
 
   /**
-   * Appends one record built by `build`. Building redacts and serialises what a runtime sent;
-   * should that fail the call goes on untraced (one stderr line), never fails.
+   * Writes the queued records in order. Building one redacts and serialises what a runtime
+   * sent; should that fail the call goes on untraced (one stderr line), never fails. Never throws.
    */
-  private record(build: () => JournalRecord): void {
+  flush(): void {
+    const queued = this.queued;
+    if (queued.length === 0) return;
+    this.queued = [];
     const journal = this.opts.journal;
-    if (!journal || journal.isDegraded) return;
-    try {
-      journal.append(build());
-    } catch (e) {
-      journal.degrade(`cannot record this call: ${(e as Error)?.message ?? String(e)}`);
+    for (const build of queued) {
+      if (!journal || journal.isDegraded) return;
+      try {
+        journal.append(build());
+      } catch (e) {
+        journal.degrade(`cannot record this call: ${(e as Error)?.message ?? String(e)}`);
+      }
     }
+  }
+
+  /** Queues one record, built by `build` when flushed. */
+  private record(build: () => JournalRecord): void {
+    if (this.opts.journal && !this.opts.journal.isDegraded) this.queued.push(build);
   }
 
   /** A stream excerpt for the journal, redacted (results and error documents as JSON, the rest as text). */
@@ -171,5 +188,6 @@ export class InvocationRecorder {
       status: exitCode === 0 ? 'ok' : 'error', ...this.error(error),
       stdout: this.capture(typeof stdout === 'string' ? Buffer.from(stdout) : stdout),
     }));
+    this.flush();
   }
 }

@@ -197,6 +197,25 @@ test('rule: a delegate gets the wrapper\'s whole env with its step\'s TRACEPAREN
   assert.equal(small.stdins()[0]!.name, 'net');
 });
 
+test('rule: the journal is written once each delegate is on its way (onStarted): the step\'s begin and what came before it, in order; the rest when the chain returns', async () => {
+  const e = entry({ delegates: [A, B] });
+  const file = join(e.journalDir, ACTIVE_FILE);
+  const seen: string[][] = [];
+  const recs = (): string[] => existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l).map((l) => { const r = JSON.parse(l) as { rec: string; plugin: string }; return `${r.rec} ${r.plugin}`; }) : [];
+  const f = fake((_p, req) => {
+    seen.push(recs());
+    req.onStarted!();
+    seen.push(recs());
+    return ok('{}');
+  });
+  const { records } = await run('DEL', e, f);
+  assert.deepEqual(seen, [
+    [], ['step.begin fx-b'],
+    ['step.begin fx-b'], ['step.begin fx-b', 'step.end fx-b', 'step.begin fx-a'],
+  ]);
+  assert.deepEqual(records.map((r) => `${String(r.rec)} ${String(r.plugin)}`), ['step.begin fx-b', 'step.end fx-b', 'step.begin fx-a', 'step.end fx-a']);
+});
+
 test('rule: a failed delegate\'s error is libcni\'s: its error document, or "netplugin failed" quoting stderr, stdout, or why it did not run; the exit code is the delegate\'s when positive, else 1', () => {
   const doc = (o: Partial<ExecOutcome>) => delegateFailure(failed(o), '1.0.0');
   assert.deepEqual(doc({ exitCode: 7, stdout: Buffer.from('{"code":11,"msg":"m","details":"d"}') }), { failed: true, stdout: Buffer.from('{"code":11,"msg":"m","details":"d"}'), exitCode: 7, error: { code: 11, msg: 'm', details: 'd' } });

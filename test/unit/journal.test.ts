@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, chownSync, closeSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -167,6 +167,24 @@ test('a journal whose directory is a regular file degrades: false, reported once
   assert.equal(j.append(numbered(3)), false);
   assert.equal(reasons.length, 1);
   assert.equal(readFileSync(dir, 'utf8'), 'x');
+});
+
+test('ready() makes and checks the directory before any record: true when it works; false, reported once, when it cannot; never throws, even when the report does', () => {
+  const good = new Journal({ dir: join(root, 'ready-ok'), maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => assert.fail(r) });
+  assert.equal(good.ready(), true);
+  assert.equal(statSync(join(root, 'ready-ok')).mode & 0o777, 0o700);
+  assert.equal(existsSync(join(root, 'ready-ok', ACTIVE_FILE)), false, 'no file before a record');
+  const file = join(root, 'ready-file');
+  writeFileSync(file, '');
+  const reasons: string[] = [];
+  const bad = new Journal({ dir: join(file, 'j'), maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (r) => reasons.push(r) });
+  assert.equal(bad.ready(), false);
+  assert.equal(bad.ready(), false);
+  assert.equal(reasons.length, 1);
+  assert.equal(bad.append(numbered(1)), false);
+  const mute = new Journal({ dir: join(file, 'k'), maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: () => { throw new Error('stderr is gone'); } });
+  assert.equal(mute.ready(), false);
+  assert.equal(mute.isDegraded, true);
 });
 
 test('a journal whose directory is under a regular file degrades the same way', () => {

@@ -38,6 +38,7 @@ function recorder(opts: Partial<RecorderOptions> = {}): { r: InvocationRecorder;
   const journal = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (why) => degraded.push(why) });
   const r = new InvocationRecorder({ journal, env: {}, isCredential: credentialKeyMatcher(['mykey']), captureMaxBytes: 64, ...opts });
   const records = (): Rec[] => {
+    r.flush();
     const file = join(dir, ACTIVE_FILE);
     return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Rec) : [];
   };
@@ -125,6 +126,31 @@ test('rule: a step\'s begin and end name the step under the invocation, with the
     stdout: { text: '{"ips":[],"note":"token=[REDACTED]"}', bytes: stdout.length, truncated: false },
     stderr: { text: 'y'.repeat(64), bytes: 5000, truncated: true },
   });
+});
+
+test('rule: records wait in a queue until flush (end flushes), are written in the order made, and keep the times of when they were made', () => {
+  const dir = join(root, `j-${seq++}`);
+  const journal = new Journal({ dir, maxFileBytes: 1 << 20, maxFiles: 2, onDegraded: (why) => assert.fail(why) });
+  const r = new InvocationRecorder({ journal, env: {}, isCredential: credentialKeyMatcher([]), captureMaxBytes: 64 });
+  const written = (): string[] => existsSync(join(dir, ACTIVE_FILE)) ? readFileSync(join(dir, ACTIVE_FILE), 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as Rec).rec as string) : [];
+  r.begin(ENV, 'net', '1.0.0', {}, ['a', 'b']);
+  const a = r.stepBegin(0, 'a', '/bin/a', {});
+  assert.deepEqual(written(), [], 'nothing is written before a flush');
+  const madeAt = epochNsAt(a.startMono);
+  const wait = Date.now() + 5;
+  while (Date.now() < wait) { /* the flush comes measurably later */ }
+  r.flush();
+  assert.deepEqual(written(), ['invocation.begin', 'step.begin']);
+  r.flush();
+  assert.equal(written().length, 2, 'a flush with nothing queued writes nothing');
+  r.stepEnd(a, outcome(), 'ok');
+  const b = r.stepBegin(1, 'b', '/bin/b', {});
+  r.stepEnd(b, outcome(), 'ok');
+  assert.equal(written().length, 2);
+  r.end(0, '{}');
+  assert.deepEqual(written(), ['invocation.begin', 'step.begin', 'step.end', 'step.begin', 'step.end', 'invocation.end']);
+  const rec = readFileSync(join(dir, ACTIVE_FILE), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Rec);
+  assert.equal(rec[1]!.startNs, String(madeAt), 'a step\'s start is when its begin was made, not when it was written');
 });
 
 test('rule: a step that never ran ends with no pid, exit code, signal or output, timed from its begin; an error without details has none; a skip says why', () => {

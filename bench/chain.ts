@@ -18,14 +18,18 @@ import { driverPath } from '../test/support/driver.ts';
 import { DEBIAN_CNI, installCniTrace } from '../test/support/fixtures.ts';
 import { fullBridgeChain, subnetFor } from '../test/support/chains.ts';
 import { iptablesState, keepSysctl, restoreIptables, Sandbox } from '../test/support/sandbox.ts';
-import { benchEnv, fmt, median, table } from './stats.ts';
+import { benchEnv, bootstrapSe, fmt, median, table } from './stats.ts';
 
 /**
  * `wrapped` traces nested calls (the default); `flat` is the same entry with `nested: false`.
  * Both chains make one nested call per ADD and per DEL (bridge → host-local), so
  * wrapped − flat is the added time per nested call, shim directory set-up included.
  */
-export interface ChainBenchRow { chain: string; op: string; bare: number; wrapped: number; flat: number; noFront: number; added: number; nested: number; floor: number }
+export interface ChainBenchRow {
+  chain: string; op: string; bare: number; wrapped: number; flat: number; noFront: number; added: number; nested: number; floor: number;
+  /** Standard errors (bootstrap over the runs, docs/decisions.md 40) of added / floor and nested / floor. */
+  addedSe: number; nestedSe: number;
+}
 
 /** Wall time of one spawn of `node -e 0`, in ms. */
 function nodeFloor(env: Record<string, string>): number {
@@ -67,16 +71,17 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
       writeFileSync(files.direct, JSON.stringify(direct));
       const netns = await sb.netns(`b${rows.length}`);
       const samples: Record<string, number[]> = { 'bare ADD': [], 'bare DEL': [], 'wrapped ADD': [], 'wrapped DEL': [], 'flat ADD': [], 'flat DEL': [], 'direct ADD': [], 'direct DEL': [] };
-      const run = async (kind: keyof typeof files, op: 'add' | 'del', id: string): Promise<void> => {
+      const run = async (kind: keyof typeof files, op: 'add' | 'del', id: string, keep = true): Promise<void> => {
         const args = ['--conflist', files[kind], '--netns', netns, '--id', id, '--path', `${bin}:${DEBIAN_CNI}`, '--cache-dir', join(sb.dir, 'cache'), '--args', 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=p', ...(capArgs ? ['--cap-args', JSON.stringify(capArgs)] : []), op];
         const res = await execa(driver, args, { env, extendEnv: false });
         const out = JSON.parse(res.stdout) as { ok: boolean; durationNs: number; error?: { msg: string } };
         if (!out.ok) throw new Error(`${kind} ${op}: ${out.error?.msg}`);
-        samples[`${kind} ${op.toUpperCase()}`]!.push(out.durationNs / 1e6);
+        if (keep) samples[`${kind} ${op.toUpperCase()}`]!.push(out.durationNs / 1e6);
       };
       // Warm-up: page cache, bridge creation, iptables chains.
       const kinds = ['bare', 'wrapped', 'flat', 'direct'] as const;
-      for (const kind of kinds) { await run(kind, 'add', 'warm'); await run(kind, 'del', 'warm'); }
+      for (const kind of kinds) { await run(kind, 'add', 'warm', false); await run(kind, 'del', 'warm', false); }
+      const chainFloors: number[] = [];
       for (let i = 0; i < n; i++) {
         // Rotate the order so no form always runs first (or right after another).
         const order = [...kinds.slice(i % kinds.length), ...kinds.slice(0, i % kinds.length)];
@@ -84,14 +89,24 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
           await run(kind, 'add', `b${i}`);
           await run(kind, 'del', `b${i}`);
         }
-        floors.push(nodeFloor(env));
+        chainFloors.push(nodeFloor(env));
       }
+      for (const f of chainFloors) floors.push(f);
       const floor = median(floors);
       for (const op of ['ADD', 'DEL']) {
-        const bare = median(samples[`bare ${op}`]!);
-        const wrapped = median(samples[`wrapped ${op}`]!);
-        const flatMs = median(samples[`flat ${op}`]!);
-        rows.push({ chain: label, op, bare, wrapped, flat: flatMs, noFront: median(samples[`direct ${op}`]!), added: wrapped - bare, nested: wrapped - flatMs, floor });
+        const form = (kind: string, runs?: readonly number[]): number => {
+          const xs = samples[`${kind} ${op}`]!;
+          return median(runs ? runs.map((i) => xs[i]!) : xs);
+        };
+        const bare = form('bare');
+        const wrapped = form('wrapped');
+        const flatMs = form('flat');
+        // Over this chain's own runs: each run's forms and floor were measured side by side.
+        const over = (minus: string) => (runs: readonly number[]): number => (form('wrapped', runs) - form(minus, runs)) / median(runs.map((i) => chainFloors[i]!));
+        rows.push({
+          chain: label, op, bare, wrapped, flat: flatMs, noFront: form('direct'), added: wrapped - bare, nested: wrapped - flatMs, floor,
+          addedSe: bootstrapSe(n, over('bare')), nestedSe: bootstrapSe(n, over('flat')),
+        });
       }
     }
   } finally {
@@ -101,9 +116,9 @@ export async function benchChains(n: number): Promise<{ rows: ChainBenchRow[]; f
   }
   const floor = median(floors);
   const text = table(['chain', 'op', 'bare ms', 'wrapped ms', 'added ms', 'added / floor', 'nested off ms', 'per nested call ms', 'nested / floor', 'no front ms', 'no front: added / floor'],
-    rows.map((r) => [r.chain, r.op, fmt(r.bare), fmt(r.wrapped), fmt(r.added), `${(r.added / floor).toFixed(2)} ×`,
-      fmt(r.flat), fmt(r.nested), `${(r.nested / floor).toFixed(2)} ×`, fmt(r.noFront), `${((r.noFront - r.bare) / floor).toFixed(2)} ×`]));
-  return { rows, floor, text: `${text}\n\nfloor: \`node -e 0\` median ${fmt(floor)} ms (N=${n} per cell, alternated)` };
+    rows.map((r) => [r.chain, r.op, fmt(r.bare), fmt(r.wrapped), fmt(r.added), `${(r.added / floor).toFixed(2)} × ±${r.addedSe.toFixed(2)}`,
+      fmt(r.flat), fmt(r.nested), `${(r.nested / floor).toFixed(2)} × ±${r.nestedSe.toFixed(2)}`, fmt(r.noFront), `${((r.noFront - r.bare) / floor).toFixed(2)} ×`]));
+  return { rows, floor, text: `${text}\n\nfloor: \`node -e 0\` median ${fmt(floor)} ms (N=${n} per cell, alternated; ± is the standard error, by bootstrap over the runs)` };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

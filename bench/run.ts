@@ -21,22 +21,25 @@ import { scriptArgs, usageError, wholeNumber } from '../scripts/script-args.ts';
 import { containerdAvailable } from '../test/support/containerd.ts';
 
 const USAGE = `
-Usage: npm run bench -- [N] [--quick] [--chain-runs R]   (as root)
+Usage: npm run bench -- [N] [--quick] [--chain-runs R] [--chain-n M]   (as root)
 
 Runs every benchmark in bench/, N runs per cell (default 30), and prints one table each and a
 summary against the targets. --quick leaves out the agent, TUI and reader benchmarks. --chain-runs R
-repeats the chain benchmark R times (default 1) and gives each ratio's spread over the runs.`;
-const { values, positionals } = scriptArgs('bench', USAGE, { quick: { type: 'boolean' }, 'chain-runs': { type: 'string' } }, true);
+repeats the chain benchmark R times (default 1) and gives each ratio's spread over the runs;
+--chain-n M runs it M times per cell (default N): the five-plugin chain's calls spread by tens
+of ms, and its ratios' standard error shrinks only with the square root of M.`;
+const { values, positionals } = scriptArgs('bench', USAGE, { quick: { type: 'boolean' }, 'chain-runs': { type: 'string' }, 'chain-n': { type: 'string' } }, true);
 if (positionals.length > 1) usageError('bench', USAGE, `one N, got ${positionals.join(' ')}`);
 const n = wholeNumber('bench', USAGE, 'N', positionals[0] ?? '30');
 const quick = values.quick === true;
 const chainRuns = wholeNumber('bench', USAGE, '--chain-runs', values['chain-runs'] ?? '1');
+const chainN = wholeNumber('bench', USAGE, '--chain-n', values['chain-n'] ?? String(n));
 const section = (title: string, text: string): void => console.log(`\n## ${title}\n\n${text}`);
 
-console.log(`# cni-trace benchmarks (N=${n}, ${new Date().toISOString()})`);
+console.log(`# cni-trace benchmarks (N=${n}${chainN !== n ? `, chains N=${chainN}` : ''}, ${new Date().toISOString()})`);
 const chainRunsDone: Awaited<ReturnType<typeof benchChains>>[] = [];
 for (let r = 0; r < chainRuns; r++) {
-  const run = await benchChains(n);
+  const run = await benchChains(chainN);
   chainRunsDone.push(run);
   section(`Added time per CNI call, through libcni (test/driver) over the Debian plugins${chainRuns > 1 ? `, run ${r + 1} of ${chainRuns}` : ''}`, run.text);
 }
@@ -65,20 +68,21 @@ if (!quick) {
 const ratio = (x: number): string => `${x.toFixed(2)} ×`;
 const verdict = (ok: boolean, by: string): string => (ok ? 'met' : `not met, by ${by}`);
 const rows: string[][] = [];
-// Nested on (the default) and off side by side; with several runs, the first run's figure and
-// the spread over all runs.
-const spread = (pick: (run: typeof chains, i: number) => number, i: number): { worst: number; text: string } => {
+// Nested on (the default) and off side by side; with several runs, the first run's figure (with
+// its standard error, when given) and the spread over all runs.
+const spread = (pick: (run: typeof chains, i: number) => number, i: number, se?: number): { worst: number; text: string } => {
   const xs = chainRunsDone.map((run) => pick(run, i));
   const lo = xs.reduce((a, b) => Math.min(a, b));
   const hi = xs.reduce((a, b) => Math.max(a, b));
-  return { worst: hi, text: xs.length > 1 ? `${ratio(xs[0]!)} (${lo.toFixed(2)}–${hi.toFixed(2)})` : ratio(xs[0]!) };
+  const first = se === undefined ? ratio(xs[0]!) : `${ratio(xs[0]!)} ±${se.toFixed(2)}`;
+  return { worst: hi, text: xs.length > 1 ? `${first} (${lo.toFixed(2)}–${hi.toFixed(2)})` : first };
 };
 const chainRows: string[][] = chains.rows.map((r, i) => {
-  const on = spread((run, k) => run.rows[k]!.added / run.floor, i);
+  const on = spread((run, k) => run.rows[k]!.added / run.floor, i, r.addedSe);
   const off = spread((run, k) => (run.rows[k]!.flat - run.rows[k]!.bare) / run.floor, i);
   return [`${r.op}, ${r.chain}`, on.text, off.text, '≤ 1.5 × floor', verdict(on.worst <= 1.5, ratio(on.worst - 1.5))];
 });
-section('Added per call against the floor, nested tracing on (the default) and off', `${table(['call', 'nested on', 'nested off', 'target (nested on)', ''], chainRows)}${chainRuns > 1 ? `\n\n(each cell: run 1, then the range over ${chainRuns} runs; the verdict takes the worst run)` : ''}`);
+section('Added per call against the floor, nested tracing on (the default) and off', `${table(['call', 'nested on', 'nested off', 'target (nested on)', ''], chainRows)}\n\n(${chainRuns > 1 ? `each cell: run 1, then the range over ${chainRuns} runs; the verdict takes the worst run. ` : ''}± is run 1's standard error, by bootstrap over its ${chainN} runs per cell)`);
 for (const r of chainRows) rows.push([`added per ${r[0]}, nested on (off)`, `${r[1]} (${r[2]})`, r[3]!, r[4]!]);
 const nested = chainRunsDone.flatMap((run) => run.rows.map((r) => r.nested / run.floor)).reduce((a, b) => Math.max(a, b));
 rows.push(['added per nested call, worst row of every run (shim alone)', `${ratio(nested)} (${ratio(shim.shimRatio)})`, '≤ 0.3 × floor', verdict(nested <= 0.3, ratio(nested - 0.3))]);

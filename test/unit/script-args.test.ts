@@ -24,6 +24,7 @@ test('a bad flag or value is one line and the usage, exit 2, never a stack trace
     ['scripts/image.ts', ['--nope'], /^image: Unknown option '--nope'/],
     ['bench/run.ts', ['abc'], /^bench: N must be a whole number ≥ 1, got "abc"/],
     ['bench/run.ts', ['3', '4'], /^bench: one N, got 3 4/],
+    ['bench/run.ts', ['3', '--chain-n', '0'], /^bench: --chain-n must be a whole number ≥ 1, got "0"/],
   ];
   for (const [script, args, message] of cases) {
     const r = run(script, args);

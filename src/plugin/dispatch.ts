@@ -83,9 +83,12 @@ async function dispatch(io: PluginIO, answer: Answer): Promise<number> {
   const stdin = await io.readStdin();
   const conf = decodeConfig(stdin);
   const cniVersion = !isCniError(conf) && typeof conf.cniVersion === 'string' && conf.cniVersion ? conf.cniVersion : LATEST_VERSION;
-  // skel's order: env first, then the config.
+  // skel's order: env first, then the config (decoded, then its name).
   if (isCniError(env)) return finishEarly(io, answer, env, cniVersion, conf);
   if (isCniError(conf)) return finishEarly(io, answer, conf, cniVersion, null);
+  // Checked apart from decoding so that the refusal, too, answers in the config's version.
+  const nameError = validateNetworkName((conf.name as string | undefined) ?? '');
+  if (nameError) return finishEarly(io, answer, nameError, cniVersion, conf);
   const versionError = checkVersion(env, conf);
   // Like a bad entry, a version the plugin does not speak fails every pod: journal it.
   if (versionError) return finishEarly(io, answer, versionError, cniVersion, conf);
@@ -100,7 +103,7 @@ async function dispatch(io: PluginIO, answer: Answer): Promise<number> {
 /**
  * Decodes stdin as skel's validateConfig does: code 6 for bad JSON (named by kind and
  * position, never by quoting the bytes: the message reaches kubelet events) and for JSON
- * deeper than Go decodes; code 7 for a missing or invalid network name.
+ * deeper than Go decodes. The network name (code 7) is the caller's to check.
  */
 function decodeConfig(stdin: Buffer): JsonObject | CniError {
   let parsed: unknown;
@@ -118,7 +121,7 @@ function decodeConfig(stdin: Buffer): JsonObject | CniError {
   const conf = parsed as JsonObject;
   if (conf.name !== undefined && typeof conf.name !== 'string') return cniError(ErrorCode.DecodingFailure, 'error unmarshall network config: name must be a string');
   if (conf.cniVersion !== undefined && typeof conf.cniVersion !== 'string') return cniError(ErrorCode.DecodingFailure, 'decoding version from network config: cniVersion must be a string');
-  return validateNetworkName((conf.name as string | undefined) ?? '') ?? conf;
+  return conf;
 }
 
 /** Code 1 when the config's version is not one we speak, or too old for the command. */

@@ -77,7 +77,8 @@ test('rule: the env is checked before the config, the config before its version,
   assert.deepEqual((await call({ name: 5 })).stdout, decode('name must be a string'));
   assert.deepEqual((await call({ name: 'n', cniVersion: 1 })).stdout, doc(LATEST_VERSION, 6, 'decoding version from network config: cniVersion must be a string'));
   assert.equal(JSON.parse((await call({ cniVersion: '1.0.0', name: 'bad name' })).stdout[0]!).code, 7, 'an invalid network name');
-  assert.deepEqual((await call({ cniVersion: '1.0.0' })).stdout, doc(LATEST_VERSION, 7, 'missing network name'));
+  assert.deepEqual((await call({ cniVersion: '0.4.0' })).stdout, doc('0.4.0', 7, 'missing network name'), 'in the config\'s version, as every refusal of a readable config');
+  assert.deepEqual((await call({})).stdout, doc(LATEST_VERSION, 7, 'missing network name'));
   assert.deepEqual((await call('{"name":')).stdout, decode('unexpected end of JSON input at line 1, column 9'));
   assert.deepEqual((await call(`${'['.repeat(10_001)}${']'.repeat(10_001)}`)).stdout, decode('invalid character \'[\' exceeded max depth'));
   // No cniVersion is libcni's 0.1.0, which this plugin does not speak.
@@ -114,6 +115,10 @@ test('rule: a refusal is journaled (begin and end, no steps) where the config sa
   const bad = journalDir();
   await call(entry(bad, { nested: 'yes' }));
   assert.deepEqual(records(bad).map((x) => x.rec), ['invocation.begin', 'invocation.end']);
+  // So is a config whose network name is refused (code 7).
+  const nameless = journalDir();
+  await call({ ...entry(nameless), name: 'bad name' });
+  assert.deepEqual(records(nameless).map((x) => [x.rec, x.network, (x.error as { code?: number } | undefined)?.code]), [['invocation.begin', 'bad name', undefined], ['invocation.end', undefined, 7]]);
   const relative = 'relative-journal';
   const cwd = process.cwd();
   process.chdir(root);

@@ -5,7 +5,7 @@
  * Usage (by the trainer's front only): train-node.ts <bundle.cjs> <cache out>
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { compilePlugin, runPlugin } from '../wrapper/plugin-script.ts';
+import { compilePlugin, runBundle } from '../wrapper/plugin-script.ts';
 
 const [bundle, out] = process.argv.slice(2) as [string, string];
 const compiled = compilePlugin(readFileSync(bundle, 'utf8'), bundle);
@@ -15,4 +15,4 @@ process.on('exit', () => {
 });
 // The bundle's CLI check reads argv: it must see none, as a runtime passes none.
 process.argv.length = 2;
-runPlugin(compiled, bundle);
+runBundle(compiled, bundle);

@@ -27,7 +27,7 @@ export function compilePlugin(source: string, filename: string, cachedData?: Uin
 }
 
 /** Runs a compiled bundle. Its require serves Node's built-in modules only: the bundle needs no other. */
-export function runPlugin(compiled: PluginScript, filename: string): void {
+export function runBundle(compiled: PluginScript, filename: string): void {
   const fn = compiled.script.runInThisContext() as (...args: unknown[]) => void;
   const module = { exports: {} };
   const require = (id: string): unknown => {

@@ -6,7 +6,7 @@
  */
 import { writeSync } from 'node:fs';
 import { runCliIfAsked } from './cli-in-sea.ts';
-import { CACHE_ASSET, PLUGIN_ASSET, compilePlugin, runPlugin } from './plugin-script.ts';
+import { CACHE_ASSET, PLUGIN_ASSET, compilePlugin, runBundle } from './plugin-script.ts';
 
 if (!runCliIfAsked()) {
   const sea = process.getBuiltinModule('node:sea');
@@ -19,5 +19,5 @@ if (!runCliIfAsked()) {
   if (compiled.rejected) {
     try { writeSync(2, 'cni-trace: the code cache does not fit this executable; compiling from source (slower)\n'); } catch { /* no stderr */ }
   }
-  runPlugin(compiled, filename);
+  runBundle(compiled, filename);
 }

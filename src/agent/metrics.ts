@@ -21,7 +21,8 @@ import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporte
 import { OTLPMetricExporter as ProtobufMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import type { Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
+import { ExportResultCode } from '@opentelemetry/core';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { Invocation } from '../journal/invocations.ts';
 import { Diagnosis, FINDING_KINDS, type FindingKind } from '../view/findings.ts';
 import { netnsGone } from '../view/netns.ts';
@@ -78,16 +79,46 @@ export interface AgentMetrics {
   shutdown(): Promise<void>;
 }
 
+/**
+ * The push exporter with its failures said on the agent's log: the SDK tells only its own global
+ * error handler, which says nothing, so a collector refusing the metrics went unseen. Once when
+ * pushes start failing, once when one works again: a collector down for an hour is two lines.
+ */
+export function reportingFailures(exporter: PushMetricExporter, url: string, log: (line: string) => void): PushMetricExporter {
+  let failing = false;
+  return {
+    export(metrics, done) {
+      exporter.export(metrics, (result) => {
+        if (result.code !== ExportResultCode.SUCCESS && !failing) {
+          failing = true;
+          // The exporter's error carries the HTTP status as `code` when the collector answered.
+          const e = result.error as (Error & { code?: unknown }) | undefined;
+          const why = e ? `${e.message}${typeof e.code === 'number' ? ` (HTTP ${e.code})` : ''}` : 'no reason given';
+          log(`warning: pushing metrics to ${url} failed: ${why} (said again only after a push works)`);
+        } else if (result.code === ExportResultCode.SUCCESS && failing) {
+          failing = false;
+          log(`pushing metrics to ${url} works again`);
+        }
+        done(result);
+      });
+    },
+    forceFlush: () => exporter.forceFlush(),
+    shutdown: () => exporter.shutdown(),
+    ...(exporter.selectAggregationTemporality ? { selectAggregationTemporality: (t) => exporter.selectAggregationTemporality!(t) } : {}),
+    ...(exporter.selectAggregation ? { selectAggregation: (t) => exporter.selectAggregation!(t) } : {}),
+  };
+}
+
 export function agentMetrics(cfg: AgentConfig, resource: Resource, inFlight: () => number, log: (line: string) => void): AgentMetrics | null {
   const readers: MetricReader[] = [];
   if (cfg.metricsUrl) {
     const tls = tlsOptions(cfg.tls);
     const Exporter = cfg.metricsProtocol === 'http/protobuf' ? ProtobufMetricExporter : JsonMetricExporter;
     readers.push(new PeriodicExportingMetricReader({
-      exporter: new Exporter({
+      exporter: reportingFailures(new Exporter({
         url: cfg.metricsUrl, headers: { ...cfg.headers }, timeoutMillis: cfg.timeoutMs,
         ...(tls ? { httpAgentOptions: { keepAlive: true, ...tls } } : {}),
-      }),
+      }), cfg.metricsUrl, log),
       exportIntervalMillis: cfg.metricsIntervalMs,
       exportTimeoutMillis: Math.min(cfg.timeoutMs, cfg.metricsIntervalMs),
     }));

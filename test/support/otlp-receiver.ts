@@ -50,6 +50,8 @@ export class OtlpReceiver {
   /** Answer the next N requests with this status (e.g. 503). */
   failNext = 0;
   failStatus = 503;
+  /** Answer the next N metrics pushes with failStatus (traces are answered as failNext says). */
+  failMetricsNext = 0;
   /** Delay before answering, in ms. */
   delayMs = 0;
   /** Metrics received on /v1/metrics: one entry per metric per request, with its data points as sent. */
@@ -89,6 +91,11 @@ export class OtlpReceiver {
           this.bodyBytes.push(body.length);
           const answer = protobuf ? { type: 'application/x-protobuf', body: '' } : { type: 'application/json', body: '{}' };
           if (req.url === '/v1/metrics' && req.method === 'POST') {
+            if (this.failMetricsNext > 0) {
+              this.failMetricsNext--;
+              res.writeHead(this.failStatus, { 'content-type': answer.type }).end(answer.body);
+              return;
+            }
             try {
               this.decodeMetrics(protobuf ? decodeMetricsRequest(body) : JSON.parse(body.toString('utf8')));
               res.writeHead(200, { 'content-type': answer.type }).end(answer.body);

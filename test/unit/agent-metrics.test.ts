@@ -234,3 +234,27 @@ test('rule: metric pushes over https reuse one connection', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('rule: a failed metrics push is a warning on the agent\'s log, said once until a push works again, which is said too', async () => {
+  const r = new OtlpReceiver();
+  await r.start();
+  r.failStatus = 400; // not retried by the exporter: each push fails at once
+  r.failMetricsNext = 3;
+  const lines: string[] = [];
+  try {
+    const cfg = resolveConfig({ 'metric-interval': '50', timeout: '2000' }, { OTEL_EXPORTER_OTLP_ENDPOINT: r.endpoint });
+    const m = agentMetrics(cfg, emptyResource(), () => 1, (line) => lines.push(line));
+    assert.ok(m);
+    m.record(CALLS[2]!);
+    const until = Date.now() + 10_000;
+    while (r.metrics.length === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
+    await m.shutdown();
+  } finally {
+    await r.stop();
+  }
+  assert.ok(r.metrics.length > 0, 'a push got through after the failures');
+  const said = lines.filter((l) => l.includes('pushing metrics'));
+  assert.equal(said.length, 2, said.join('\n'));
+  assert.match(said[0]!, new RegExp(`^warning: pushing metrics to ${r.endpoint}/v1/metrics failed: Bad Request \\(HTTP 400\\) \\(said again only after a push works\\)$`));
+  assert.equal(said[1], `pushing metrics to ${r.endpoint}/v1/metrics works again`);
+});

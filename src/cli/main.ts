@@ -11,6 +11,7 @@ import { VERSION } from '../product.ts';
 import { closest } from '../spelling.ts';
 import { COMMANDS, helpText } from './commands.ts';
 import { explainFsError, fail, usage } from './errors.ts';
+import { reexecWithSizedHeap } from './heap.ts';
 
 const USAGE_WORDS = ['wrap FILE', 'unwrap FILE'];
 
@@ -34,27 +35,6 @@ Examples:
   cni-trace tail --command ADD --status slow
   cni-trace show --pod default/web-0
   cni-trace doctor`;
-}
-
-/**
- * The agent and the TUI run for long and allocate fast (catching up; an immutable state
- * copied ten times a second); V8's default heap sizing then grows RSS far past their live
- * data (agent: 395 MB at a 100,000-invocation backlog; TUI: 295 MB at 200 invocations/s).
- * They run with a sized heap instead (bench/agent-export.ts, bench/tui.ts). Node's execve
- * replaces this process, leaving no parent behind.
- */
-const LONG_RUNNING_V8_FLAGS = ['--max-old-space-size=128', '--max-semi-space-size=8'];
-
-function reexecWithSizedHeap(): void {
-  if (process.execArgv.some((a) => a.startsWith('--max-old-space-size')) || typeof process.execve !== 'function') return;
-  // The self-contained executable takes Node's flags only as --node-options (its
-  // execArgvExtension is "cli": NODE_OPTIONS from a runtime's env never reaches the plugin).
-  // Its code cache was made with default flags; V8 rejects it under these, and Node would say
-  // so on stderr at every start: the cache is the plugin's, the CLI does not need it.
-  const args = process.getBuiltinModule('node:sea')?.isSea()
-    ? [process.argv[1]!, `--node-options=${[...LONG_RUNNING_V8_FLAGS, '--disable-warning=Warning'].join(' ')}`, ...process.argv.slice(2)]
-    : [process.execPath, ...LONG_RUNNING_V8_FLAGS, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-  process.execve(process.execPath, args, process.env);
 }
 
 /**

@@ -6,9 +6,9 @@
 /**
  * For commands that stream the whole journal (stats, tail, diagnose): V8 grows its young
  * generation under a high allocation rate (a parsed record, its shape check and an invocation
- * per few KB read) up to 3 × its largest semi-space, which alone took peak RSS from ~170 to ~300 MB over a
- * 100k-invocation journal while the live heap stayed under 20 MB. A growth factor of 1 keeps
- * the young generation at its initial size; it costs ~25 % more time in scavenges
+ * per few KB read) up to 3 × its largest semi-space, which alone took peak RSS from ~170 to
+ * ~300 MB over a 100k-invocation journal while the live heap stayed under 20 MB. A growth factor
+ * of 1 keeps the young generation at its initial size; it costs ~25 % more time in scavenges
  * (docs/decisions.md, "Readers that stay flat").
  */
 export function keepYoungGenerationSmall(): void {
@@ -35,4 +35,3 @@ export function reexecWithSizedHeap(): void {
     : [process.execPath, ...LONG_RUNNING_V8_FLAGS, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
   process.execve(process.execPath, args, process.env);
 }
-

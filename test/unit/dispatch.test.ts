@@ -116,9 +116,9 @@ test('rule: a refusal is journaled (begin and end, no steps) where the config sa
   await call(entry(bad, { nested: 'yes' }));
   assert.deepEqual(records(bad).map((x) => x.rec), ['invocation.begin', 'invocation.end']);
   // So is a config whose network name is refused (code 7).
-  const nameless = journalDir();
-  await call({ ...entry(nameless), name: 'bad name' });
-  assert.deepEqual(records(nameless).map((x) => [x.rec, x.network, (x.error as { code?: number } | undefined)?.code]), [['invocation.begin', 'bad name', undefined], ['invocation.end', undefined, 7]]);
+  const badName = journalDir();
+  await call({ ...entry(badName), name: 'bad name' });
+  assert.deepEqual(records(badName).map((x) => [x.rec, x.network, (x.error as { code?: number } | undefined)?.code]), [['invocation.begin', 'bad name', undefined], ['invocation.end', undefined, 7]]);
   const relative = 'relative-journal';
   const cwd = process.cwd();
   process.chdir(root);
